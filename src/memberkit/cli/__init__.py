@@ -1,0 +1,1 @@
+"""The command-line shell: parses arguments, calls services, renders results and errors."""

@@ -1,0 +1,1 @@
+"""Pure rules over plain data: no files, no network, no SQL."""

@@ -1,0 +1,1 @@
+"""Reading and writing files: CSV/XLSX, headers, encodings, atomic formula-safe output."""

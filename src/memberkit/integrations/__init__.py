@@ -1,0 +1,1 @@
+"""HTTP clients for the services memberkit talks to (Klaviyo, Shopify)."""
