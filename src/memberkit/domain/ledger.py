@@ -1,0 +1,302 @@
+"""Points-ledger rules as plain functions: allocation, debt, expiry, as-of times, idempotency.
+
+Nothing here touches a database or a file; ``memberkit.store`` and
+``memberkit.services.points`` apply these rules inside a transaction.
+
+The model, in brief:
+
+* A **credit** is a *lot* of points with an optional expiry date. Arriving
+  points first pay off outstanding *debt* (shortfalls of earlier debits posted
+  with ``allow_negative``), oldest debt first; what is left stays in the lot.
+* A **debit** consumes lots earliest expiry first, lots without expiry last,
+  oldest lot first among equals. Each use of a lot is an *allocation*, so
+  every point can be traced from its grant to its spend or expiry.
+* A lot **expires** at 00:00 after its expiry date in ``processing.timezone``.
+* The **balance** is the sum of remaining lots minus outstanding debt, which is
+  also the sum of every entry's signed points.
+
+Points are whole numbers (``int``), never floats.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from memberkit.errors import MemberkitError, UsageError
+
+EntryKind = Literal["credit", "debit", "expiry", "reversal"]
+ENTRY_KINDS: tuple[EntryKind, ...] = ("credit", "debit", "expiry", "reversal")
+
+Source = Literal["import", "api", "manual", "tier_reward", "birthday", "expiry", "reversal"]
+SOURCES: tuple[Source, ...] = (
+    "import",
+    "api",
+    "manual",
+    "tier_reward",
+    "birthday",
+    "expiry",
+    "reversal",
+)
+
+UTC = dt.UTC
+
+
+class LedgerError(MemberkitError):
+    """A posting the ledger refuses; nothing was written."""
+
+
+class InsufficientPointsError(LedgerError):
+    """A debit larger than the balance, without ``allow_negative``."""
+
+    def __init__(self, *, balance: int, requested: int, member: str | None = None) -> None:
+        who = f" for {member}" if member else ""
+        super().__init__(
+            f"insufficient points{who}: balance {balance}, requested {requested}",
+            hint="deduct at most the balance, or pass allow_negative to record a debt",
+        )
+        self.balance = balance
+        self.requested = requested
+
+
+class IdempotencyConflictError(LedgerError):
+    """An idempotency key was already used for a posting with different content."""
+
+    def __init__(self, key: str, *, existing_entry_id: int, differences: Sequence[str]) -> None:
+        super().__init__(
+            f"idempotency key {key!r} was already used by entry {existing_entry_id} "
+            f"with different content ({', '.join(differences)})",
+            hint="use a new key for a new posting, or repeat the original one exactly",
+        )
+        self.key = key
+        self.existing_entry_id = existing_entry_id
+        self.differences = tuple(differences)
+
+
+class ReversalError(LedgerError):
+    """An entry that cannot be reversed (spent credit, already reversed, an expiry...)."""
+
+
+# --- points and times -------------------------------------------------------------------
+
+
+def parse_points(text: str, *, allow_zero: bool = False, allow_negative: bool = False) -> int:
+    """A whole number of points from user input; a ``UsageError`` says what was wrong."""
+    cleaned = text.strip().replace("_", "").replace(",", "")
+    try:
+        value = int(cleaned)
+    except ValueError:
+        raise UsageError(
+            f"points must be a whole number, got {text!r}",
+            hint="write points as digits, e.g. 250",
+        ) from None
+    if value < 0 and not allow_negative:
+        raise UsageError(f"points must not be negative, got {text!r}")
+    if value == 0 and not allow_zero:
+        raise UsageError(f"points must be more than 0, got {text!r}")
+    return value
+
+
+def to_utc(moment: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    """An aware UTC datetime; a naive one is read as wall-clock time in ``zone``."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(UTC)
+
+
+def expiry_instant(expires_on: dt.date, zone: ZoneInfo) -> dt.datetime:
+    """When a lot expiring on ``expires_on`` stops counting: 00:00 the next day in ``zone``."""
+    next_day = expires_on + dt.timedelta(days=1)
+    return dt.datetime.combine(next_day, dt.time(0), tzinfo=zone).astimezone(UTC)
+
+
+def is_expired(expires_on: dt.date | None, *, at: dt.datetime, zone: ZoneInfo) -> bool:
+    """True when a lot with this expiry date no longer counts at instant ``at``."""
+    return expires_on is not None and at >= expiry_instant(expires_on, zone)
+
+
+def end_of_day(day: dt.date, zone: ZoneInfo) -> dt.datetime:
+    """The last representable instant (to the microsecond) of ``day`` in ``zone``, in UTC."""
+    return expiry_instant(day, zone) - dt.timedelta(microseconds=1)
+
+
+def parse_as_of(text: str, zone: ZoneInfo) -> dt.datetime:
+    """The instant an ``--as-of`` value means, in UTC.
+
+    * a bare date ``2026-03-01`` means the end of that day in ``zone``;
+    * a date and time without offset ``2026-03-01T14:30`` is wall-clock time in ``zone``;
+    * a date and time with an offset or ``Z`` is that exact instant.
+    """
+    raw = text.strip()
+    if len(raw) == 10:
+        try:
+            return end_of_day(dt.date.fromisoformat(raw), zone)
+        except ValueError:
+            pass
+    try:
+        moment = dt.datetime.fromisoformat(raw.replace(" ", "T", 1))
+    except ValueError:
+        raise UsageError(
+            f"--as-of: expected a date (2026-03-01) or a date and time "
+            f"(2026-03-01T14:30, optionally with +01:00), got {text!r}"
+        ) from None
+    return to_utc(moment, zone)
+
+
+# --- allocation -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LotState:
+    """A credit's points still unspent: ``lot_id`` is the credit entry's id."""
+
+    lot_id: int
+    remaining: int
+    expires_on: dt.date | None
+
+
+@dataclass(frozen=True)
+class DebtState:
+    """A debit's shortfall not yet paid off: ``debit_id`` is the debit entry's id."""
+
+    debit_id: int
+    unpaid: int
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """``points`` taken from lot ``lot_id`` (negative: given back by a reversal)."""
+
+    lot_id: int
+    points: int
+
+
+@dataclass(frozen=True)
+class DebitPlan:
+    """How a debit is covered: allocations from lots, and the shortfall recorded as debt."""
+
+    allocations: tuple[Allocation, ...]
+    shortfall: int
+
+
+@dataclass(frozen=True)
+class DebtPayment:
+    """``points`` of lot ``lot_id`` paying the debt left by debit ``debit_id``."""
+
+    lot_id: int
+    debit_id: int
+    points: int
+
+
+def allocation_order(lots: Iterable[LotState]) -> list[LotState]:
+    """Lots in the order a debit consumes them: earliest expiry first, no expiry last."""
+    return sorted(
+        lots,
+        key=lambda lot: (lot.expires_on is None, lot.expires_on or dt.date.max, lot.lot_id),
+    )
+
+
+def balance_of(lots: Iterable[LotState], debts: Iterable[DebtState]) -> int:
+    """Remaining points in all lots minus outstanding debt."""
+    return sum(lot.remaining for lot in lots) - sum(debt.unpaid for debt in debts)
+
+
+def plan_debit(
+    lots: Iterable[LotState],
+    points: int,
+    *,
+    debts: Iterable[DebtState] = (),
+    allow_negative: bool = False,
+    member: str | None = None,
+) -> DebitPlan:
+    """Cover a debit of ``points`` from ``lots``; raise ``InsufficientPointsError`` if short.
+
+    With ``allow_negative`` the part the lots cannot cover is the shortfall (a debt).
+    """
+    if points <= 0:
+        raise ValueError(f"a debit takes a positive number of points, got {points}")
+    ordered = [lot for lot in allocation_order(lots) if lot.remaining > 0]
+    debt_list = list(debts)
+    available = sum(lot.remaining for lot in ordered)
+    if available < points and not allow_negative:
+        raise InsufficientPointsError(
+            balance=balance_of(ordered, debt_list), requested=points, member=member
+        )
+    allocations: list[Allocation] = []
+    needed = points
+    for lot in ordered:
+        if needed == 0:
+            break
+        take = min(lot.remaining, needed)
+        allocations.append(Allocation(lot.lot_id, take))
+        needed -= take
+    return DebitPlan(tuple(allocations), shortfall=needed)
+
+
+def plan_settlement(lots: Iterable[LotState], debts: Iterable[DebtState]) -> list[DebtPayment]:
+    """Pay outstanding debts (oldest first) from lots (in allocation order).
+
+    Called whenever points arrive (a credit, or lots restored by a reversal)
+    while the member owes points, so that debt is always paid before anything
+    else: a member never has both unspent lots and unpaid debt.
+    """
+    payments: list[DebtPayment] = []
+    lot_left = {lot.lot_id: lot.remaining for lot in lots}
+    ordered = [lot for lot in allocation_order(lots) if lot.remaining > 0]
+    for debt in sorted(debts, key=lambda d: d.debit_id):
+        owed = debt.unpaid
+        for lot in ordered:
+            if owed == 0:
+                break
+            pay = min(lot_left[lot.lot_id], owed)
+            if pay > 0:
+                payments.append(DebtPayment(lot.lot_id, debt.debit_id, pay))
+                lot_left[lot.lot_id] -= pay
+                owed -= pay
+    return payments
+
+
+def set_balance_difference(current: int, target: int) -> int:
+    """The signed points a "set balance" posts: positive is a credit, negative a debit."""
+    return target - current
+
+
+# --- idempotency ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntryContent:
+    """What an idempotency key stands for: a replay must match all of it.
+
+    ``kind`` is ``"set"`` for a set-balance request, whose content is its target
+    (``set_to``) rather than the difference it happened to post.
+    """
+
+    member_id: int
+    kind: str
+    points: int | None
+    expires_on: dt.date | None
+    source: str
+    source_ref: str | None
+    set_to: int | None = None
+
+
+def content_differences(existing: EntryContent, requested: EntryContent) -> list[str]:
+    """Field-by-field differences, worded for an error message; empty means a true replay."""
+    out = []
+    for name in ("member_id", "kind", "points", "expires_on", "source", "source_ref", "set_to"):
+        old, new = getattr(existing, name), getattr(requested, name)
+        if old != new:
+            out.append(f"{name} {old!r} then {new!r}")
+    return out
+
+
+def check_source(source: str) -> Source:
+    """``source`` if it is one of ``SOURCES``; otherwise a ``UsageError`` listing them."""
+    for known in SOURCES:
+        if source == known:
+            return known
+    raise UsageError(f"unknown entry source {source!r}; use one of {', '.join(SOURCES)}")

@@ -1,0 +1,48 @@
+"""Member identity rules: the email key, and how a MEMBER argument is read."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+from memberkit.errors import UsageError
+
+
+def email_key(email: str) -> str:
+    """The unique, case-insensitive form of an email: ``email.strip().lower()``."""
+    return email.strip().lower()
+
+
+MemberRefKind = Literal["email", "shopify_id"]
+
+
+def parse_member_ref(text: str) -> tuple[MemberRefKind, str]:
+    """Read a MEMBER argument: an email (any case) or a Shopify customer id (digits)."""
+    raw = text.strip()
+    if "@" in raw:
+        return "email", email_key(raw)
+    digits = raw.removeprefix("gid://shopify/Customer/")
+    if digits.isdigit():
+        return "shopify_id", digits
+    raise UsageError(
+        f"MEMBER must be an email address or a Shopify customer id, got {text!r}",
+        hint="e.g. jo@example.com or 7012345678901",
+    )
+
+
+@dataclass(frozen=True)
+class MemberRecord:
+    """A member as an export describes them; ``None`` means "not in this file"."""
+
+    shopify_id: str | None
+    email: str | None
+    first_name: str | None = None
+    last_name: str | None = None
+    account_state: str | None = None
+    member_since: dt.date | None = None
+    birthday: dt.date | None = None
+    gender: str | None = None
+    codes_available: tuple[str, ...] | None = None
+    codes_used: tuple[str, ...] | None = None
+    codes_expired: tuple[str, ...] | None = None

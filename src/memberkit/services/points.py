@@ -1,0 +1,651 @@
+"""Points: add, deduct, set, reverse, expire, balance (now or as of a time), history, bulk.
+
+Every function here is one transaction. Postings lock the member first
+(``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on PostgreSQL),
+write any expiries that have fallen due, then apply the rules of
+``memberkit.domain.ledger`` through a ``LedgerBook``.
+
+Idempotency: a posting with a ``key`` that was used before returns the stored
+entry (``replayed=True``) when the content matches, and raises
+``IdempotencyConflictError`` naming the key when it does not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from memberkit.domain.ledger import (
+    EntryContent,
+    ReversalError,
+    check_source,
+    to_utc,
+)
+from memberkit.errors import MemberkitError, NotFoundError, UsageError
+from memberkit.services.members import MemberRef, find_member, utcnow
+from memberkit.store.database import Database
+from memberkit.store.ledger_book import (
+    LedgerBook,
+    MemberState,
+    NewEntry,
+    check_replay,
+    chunked,
+    content_of,
+    find_keys,
+)
+from memberkit.store.models import AllocationRow, LedgerEntry, Lot, Member
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class EntryView:
+    """A ledger entry as callers see it; ``allocations`` are (lot id, points) it used."""
+
+    id: int
+    member_id: int
+    kind: str
+    points: int
+    expires_on: dt.date | None
+    source: str
+    source_ref: str | None
+    public_note: str | None
+    internal_note: str | None
+    idempotency_key: str | None
+    set_to: int | None
+    reverses_id: int | None
+    effective_at: dt.datetime
+    created_at: dt.datetime
+    allocations: tuple[tuple[int, int], ...] = ()
+    balance_after: int | None = None
+
+    @classmethod
+    def of(cls, row: LedgerEntry | dict[str, Any], **extra: Any) -> EntryView:
+        """A view of a stored entry or of an entry row dict."""
+        names = [f for f in cls.__dataclass_fields__ if f not in ("allocations", "balance_after")]
+        if isinstance(row, dict):
+            return cls(**{n: row[n] for n in names}, **extra)
+        return cls(**{n: getattr(row, n) for n in names}, **extra)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (times in ISO 8601 UTC)."""
+        data = dict(self.__dict__)
+        data["effective_at"] = self.effective_at.isoformat()
+        data["created_at"] = self.created_at.isoformat()
+        data["expires_on"] = self.expires_on.isoformat() if self.expires_on else None
+        data["allocations"] = [{"lot": lot, "points": pts} for lot, pts in self.allocations]
+        if self.balance_after is None:
+            del data["balance_after"]
+        return data
+
+
+@dataclass(frozen=True)
+class PostingResult:
+    """The outcome of one posting.
+
+    ``entry`` is None when nothing needed posting (setting a balance to its value).
+    ``replayed`` is True when the idempotency key had been used with this content.
+    ``expired`` lists expiry entries written first because lots had fallen due.
+    """
+
+    member_id: int
+    entry: EntryView | None
+    balance: int
+    replayed: bool = False
+    expired: tuple[EntryView, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "member_id": self.member_id,
+            "entry": self.entry.to_json() if self.entry else None,
+            "balance": self.balance,
+            "replayed": self.replayed,
+            "expired": [e.to_json() for e in self.expired],
+        }
+
+
+def _lock_member(session: Session, db: Database, member_id: int) -> None:
+    if db.is_postgresql:
+        session.execute(select(Member.id).where(Member.id == member_id).with_for_update())
+
+
+def _retrying_key_race(action: Callable[[], T]) -> T:
+    """Run ``action``; once more if a concurrent posting took the same key first.
+
+    On PostgreSQL two postings with one key for *different* members are not
+    serialised by the member lock: the second insert hits the unique index.
+    Retrying finds the stored entry and replays it or reports the conflict.
+    """
+    try:
+        return action()
+    except IntegrityError as exc:
+        if "idempotency_key" not in str(
+            exc.orig
+        ) and "uq_ledger_entries_idempotency_key" not in str(exc.orig):
+            raise
+        return action()
+
+
+def _post(
+    db: Database,
+    *,
+    member: MemberRef,
+    zone: ZoneInfo,
+    now: dt.datetime | None,
+    key: str | None,
+    content: Callable[[int], EntryContent],
+    apply: Callable[[LedgerBook, MemberState], dict[str, Any] | None],
+) -> PostingResult:
+    moment = now or utcnow()
+
+    def attempt() -> PostingResult:
+        with db.write() as session:
+            found = find_member(session, member)
+            member_id = found.id
+            _lock_member(session, db, member_id)
+            if key is not None:
+                existing = find_keys(session, [key]).get(key)
+                if existing is not None:
+                    check_replay(key, content_of(existing), existing.id, content(member_id))
+                    session.refresh(found)
+                    return PostingResult(
+                        member_id, EntryView.of(existing), found.points_balance, replayed=True
+                    )
+            book = LedgerBook(session, db, zone=zone, now=moment)
+            book.load([member_id])
+            expired = tuple(EntryView.of(row) for row in book.pending_rows())
+            row = apply(book, book.members[member_id])
+            balance = book.members[member_id].balance
+            book.flush()
+            return PostingResult(
+                member_id, EntryView.of(row) if row else None, balance, expired=expired
+            )
+
+    return _retrying_key_race(attempt)
+
+
+def _meta(
+    *,
+    source: str,
+    source_ref: str | None,
+    public_note: str | None,
+    internal_note: str | None,
+    key: str | None,
+    effective_at: dt.datetime | None,
+    zone: ZoneInfo,
+    set_to: int | None = None,
+) -> NewEntry:
+    return NewEntry(
+        source=check_source(source),
+        source_ref=source_ref,
+        public_note=public_note,
+        internal_note=internal_note,
+        key=key,
+        effective_at=to_utc(effective_at, zone) if effective_at else None,
+        set_to=set_to,
+    )
+
+
+def add_points(
+    db: Database,
+    *,
+    member: MemberRef,
+    points: int,
+    zone: ZoneInfo,
+    expires_on: dt.date | None = None,
+    source: str = "manual",
+    source_ref: str | None = None,
+    public_note: str | None = None,
+    internal_note: str | None = None,
+    key: str | None = None,
+    effective_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+) -> PostingResult:
+    """Credit ``points`` (a lot, expiring after ``expires_on`` if given); pays debt first."""
+    if points <= 0:
+        raise UsageError(f"points to add must be more than 0, got {points}")
+    meta = _meta(
+        source=source,
+        source_ref=source_ref,
+        public_note=public_note,
+        internal_note=internal_note,
+        key=key,
+        effective_at=effective_at,
+        zone=zone,
+    )
+    return _post(
+        db,
+        member=member,
+        zone=zone,
+        now=now,
+        key=key,
+        content=lambda mid: EntryContent(mid, "credit", points, expires_on, source, source_ref),
+        apply=lambda book, state: book.credit(state, points, expires_on=expires_on, meta=meta),
+    )
+
+
+def deduct_points(
+    db: Database,
+    *,
+    member: MemberRef,
+    points: int,
+    zone: ZoneInfo,
+    allow_negative: bool = False,
+    source: str = "manual",
+    source_ref: str | None = None,
+    public_note: str | None = None,
+    internal_note: str | None = None,
+    key: str | None = None,
+    effective_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+) -> PostingResult:
+    """Debit ``points``, earliest-expiring lots first.
+
+    More than the balance raises ``InsufficientPointsError`` unless
+    ``allow_negative`` (for migrations), which records the shortfall as debt.
+    """
+    if points <= 0:
+        raise UsageError(f"points to deduct must be more than 0, got {points}")
+    meta = _meta(
+        source=source,
+        source_ref=source_ref,
+        public_note=public_note,
+        internal_note=internal_note,
+        key=key,
+        effective_at=effective_at,
+        zone=zone,
+    )
+    return _post(
+        db,
+        member=member,
+        zone=zone,
+        now=now,
+        key=key,
+        content=lambda mid: EntryContent(mid, "debit", -points, None, source, source_ref),
+        apply=lambda book, state: book.debit(
+            state, points, allow_negative=allow_negative, meta=meta
+        ),
+    )
+
+
+def set_balance(
+    db: Database,
+    *,
+    member: MemberRef,
+    target: int,
+    zone: ZoneInfo,
+    expires_on: dt.date | None = None,
+    allow_negative: bool = False,
+    source: str = "manual",
+    source_ref: str | None = None,
+    public_note: str | None = None,
+    internal_note: str | None = None,
+    key: str | None = None,
+    effective_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+) -> PostingResult:
+    """Bring the balance to ``target`` by posting the difference (never an overwrite).
+
+    A rise is a credit (expiring after ``expires_on`` if given), a fall a debit;
+    no entry is written when the balance is already ``target``. A replayed
+    ``key`` matches on the target, not on the difference it posted.
+    """
+    if target < 0 and not allow_negative:
+        raise UsageError(
+            f"cannot set a negative balance ({target}) without allow_negative",
+            hint="negative balances are for migrations; pass --allow-negative",
+        )
+    meta = _meta(
+        source=source,
+        source_ref=source_ref,
+        public_note=public_note,
+        internal_note=internal_note,
+        key=key,
+        effective_at=effective_at,
+        zone=zone,
+        set_to=target,
+    )
+
+    def apply(book: LedgerBook, state: MemberState) -> dict[str, Any] | None:
+        difference = target - state.balance
+        if difference > 0:
+            return book.credit(state, difference, expires_on=expires_on, meta=meta)
+        if difference < 0:
+            return book.debit(state, -difference, allow_negative=True, meta=meta)
+        return None
+
+    return _post(
+        db,
+        member=member,
+        zone=zone,
+        now=now,
+        key=key,
+        content=lambda mid: EntryContent(mid, "set", None, expires_on, source, source_ref, target),
+        apply=apply,
+    )
+
+
+def reverse_entry(
+    db: Database,
+    *,
+    entry_id: int,
+    zone: ZoneInfo,
+    public_note: str | None = None,
+    internal_note: str | None = None,
+    key: str | None = None,
+    now: dt.datetime | None = None,
+) -> PostingResult:
+    """Reverse a credit (only while none of it is spent) or a debit (its lots come back).
+
+    A debit's points taken from lots that have expired since stay expired; the
+    reversal's internal note says how many. Expiries and reversals cannot be reversed,
+    and an entry is reversed at most once.
+    """
+    moment = now or utcnow()
+
+    def attempt() -> PostingResult:
+        with db.write() as session:
+            original = session.get(LedgerEntry, entry_id)
+            if original is None:
+                raise NotFoundError(
+                    f"no ledger entry {entry_id}",
+                    hint="entry ids are in memberkit points history MEMBER",
+                )
+            _lock_member(session, db, original.member_id)
+            if key is not None:
+                existing = find_keys(session, [key]).get(key)
+                if existing is not None:
+                    wanted = EntryContent(
+                        original.member_id, "reversal", existing.points, None, "reversal", None
+                    )
+                    check_replay(key, content_of(existing), existing.id, wanted)
+                    if existing.reverses_id != entry_id:
+                        raise ReversalError(
+                            f"idempotency key {key!r} was already used by entry {existing.id}, "
+                            f"which reverses entry {existing.reverses_id}, not {entry_id}"
+                        )
+                    owner = session.get(Member, original.member_id)
+                    assert owner is not None
+                    return PostingResult(
+                        original.member_id,
+                        EntryView.of(existing),
+                        owner.points_balance,
+                        replayed=True,
+                    )
+            if original.kind not in ("credit", "debit"):
+                raise ReversalError(
+                    f"entry {entry_id} is a {original.kind} and cannot be reversed",
+                    hint="only credits and debits can be reversed",
+                )
+            reversed_by = session.scalar(
+                select(LedgerEntry.id).where(LedgerEntry.reverses_id == entry_id)
+            )
+            if reversed_by is not None:
+                raise ReversalError(f"entry {entry_id} was already reversed by entry {reversed_by}")
+            book = LedgerBook(session, db, zone=zone, now=moment)
+            book.load([original.member_id])
+            expired = tuple(EntryView.of(row) for row in book.pending_rows())
+            allocations = [
+                (lot_id, points)
+                for lot_id, points in session.execute(
+                    select(AllocationRow.lot_id, AllocationRow.points).where(
+                        AllocationRow.entry_id == entry_id
+                    )
+                ).tuples()
+            ]
+            meta = NewEntry(
+                source="reversal",
+                source_ref=f"entry {entry_id}",
+                public_note=public_note,
+                internal_note=internal_note,
+                key=key,
+            )
+            state = book.members[original.member_id]
+            row = book.reverse(state, original, meta=meta, allocations=allocations)
+            balance = state.balance
+            book.flush()
+            return PostingResult(original.member_id, EntryView.of(row), balance, expired=expired)
+
+    return _retrying_key_race(attempt)
+
+
+@dataclass(frozen=True)
+class ExpiryResult:
+    """What an expiry run wrote."""
+
+    entries: int
+    points: int
+    members: int
+
+
+def expire_points(
+    db: Database,
+    *,
+    zone: ZoneInfo,
+    today: dt.date | None = None,
+    now: dt.datetime | None = None,
+    batch_size: int = 5000,
+) -> ExpiryResult:
+    """Write an expiry entry for every lot past its date; running it twice changes nothing.
+
+    ``today`` (default: the date now in ``zone``) counts as already begun, so a
+    lot expiring on the day before ``today`` is expired, and one expiring on
+    ``today`` is not.
+    """
+    moment = now or utcnow()
+    cutoff = (
+        dt.datetime.combine(today, dt.time(0), tzinfo=zone).astimezone(dt.UTC) if today else moment
+    )
+    entries = points = 0
+    with db.write() as session:
+        member_ids = list(
+            session.scalars(
+                select(Lot.member_id)
+                .where(Lot.remaining > 0, Lot.expires_at <= cutoff)
+                .distinct()
+                .order_by(Lot.member_id)
+            )
+        )
+        for part in chunked(member_ids, batch_size):
+            book = LedgerBook(session, db, zone=zone, now=moment)
+            book.load(part, all_lots=False, expire_at=cutoff)
+            rows = book.pending_rows()
+            entries += len(rows)
+            points -= sum(int(r["points"]) for r in rows)
+            book.flush()
+    return ExpiryResult(entries, points, len(member_ids))
+
+
+def get_balance(
+    db: Database, *, member: MemberRef, as_of: dt.datetime | None = None
+) -> tuple[int, int]:
+    """(member id, balance). With ``as_of``: the sum of entries effective at or before it."""
+    with db.read() as session:
+        found = find_member(session, member)
+        if as_of is None:
+            return found.id, found.points_balance
+        total = session.scalar(
+            select(func.coalesce(func.sum(LedgerEntry.points), 0)).where(
+                LedgerEntry.member_id == found.id, LedgerEntry.effective_at <= as_of
+            )
+        )
+        return found.id, int(total or 0)
+
+
+def history(db: Database, *, member: MemberRef) -> list[EntryView]:
+    """Every entry of a member in effective order, with notes, allocations and running balance."""
+    with db.read() as session:
+        found = find_member(session, member)
+        entries = list(
+            session.scalars(
+                select(LedgerEntry)
+                .where(LedgerEntry.member_id == found.id)
+                .order_by(LedgerEntry.effective_at, LedgerEntry.id)
+            )
+        )
+        uses: dict[int, list[tuple[int, int]]] = {}
+        for alloc in session.scalars(
+            select(AllocationRow)
+            .join(LedgerEntry, AllocationRow.entry_id == LedgerEntry.id)
+            .where(LedgerEntry.member_id == found.id)
+            .order_by(AllocationRow.id)
+        ):
+            uses.setdefault(alloc.entry_id, []).append((alloc.lot_id, alloc.points))
+        running = 0
+        out = []
+        for entry in entries:
+            running += entry.points
+            out.append(
+                EntryView.of(
+                    entry, allocations=tuple(uses.get(entry.id, ())), balance_after=running
+                )
+            )
+        return out
+
+
+# --- bulk ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BulkPosting:
+    """One posting of a bulk call: ``points`` > 0 credits, < 0 debits."""
+
+    member_id: int
+    points: int
+    source: str = "import"
+    source_ref: str | None = None
+    expires_on: dt.date | None = None
+    key: str | None = None
+    public_note: str | None = None
+    internal_note: str | None = None
+    effective_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    """What a bulk call wrote: new entries, replayed keys, expiries that fell due."""
+
+    posted: int
+    replayed: int
+    expired: int
+    entry_ids: list[int] = field(default_factory=list, repr=False)
+
+
+def post_bulk(
+    db: Database,
+    *,
+    postings: Iterable[BulkPosting],
+    zone: ZoneInfo,
+    allow_negative: bool = False,
+    now: dt.datetime | None = None,
+    batch_size: int = 20_000,
+    keep_ids: bool = False,
+) -> BulkResult:
+    """Post many credits and debits in one transaction: all of them or none.
+
+    Same rules as the single postings, applied in order. A debit larger than
+    the balance raises ``InsufficientPointsError`` naming the member and the
+    posting's position, and nothing is written. Replayed keys are skipped.
+    """
+    moment = now or utcnow()
+    posted = replayed = expired = 0
+    ids: list[int] = []
+    with db.write() as session:
+        batch: list[BulkPosting] = []
+        position = 0
+
+        def run(batch: Sequence[BulkPosting], first: int) -> None:
+            nonlocal posted, replayed, expired
+            keys = [p.key for p in batch if p.key is not None]
+            stored = find_keys(session, keys) if keys else {}
+            todo: list[tuple[int, BulkPosting]] = []
+            book = LedgerBook(session, db, zone=zone, now=moment)
+            for index, posting in enumerate(batch, start=first):
+                if posting.points == 0:
+                    raise UsageError(f"posting {index}: points must not be 0")
+                check_source(posting.source)
+                wanted = EntryContent(
+                    posting.member_id,
+                    "credit" if posting.points > 0 else "debit",
+                    posting.points,
+                    posting.expires_on if posting.points > 0 else None,
+                    posting.source,
+                    posting.source_ref,
+                )
+                if posting.key is not None and posting.key in stored:
+                    entry = stored[posting.key]
+                    check_replay(posting.key, content_of(entry), entry.id, wanted)
+                    replayed += 1
+                    continue
+                todo.append((index, posting))
+            book.load(
+                {p.member_id for _, p in todo},
+                all_lots=any(p.points < 0 for _, p in todo),
+            )
+            expired += book.entries_pending
+            book.reserve_entry_ids(len(todo))
+            for index, posting in todo:
+                if posting.key is not None:
+                    pending = book.pending_key(posting.key)
+                    if pending is not None:
+                        check_replay(
+                            posting.key,
+                            content_of(pending),
+                            pending["id"],
+                            EntryContent(
+                                posting.member_id,
+                                "credit" if posting.points > 0 else "debit",
+                                posting.points,
+                                posting.expires_on if posting.points > 0 else None,
+                                posting.source,
+                                posting.source_ref,
+                            ),
+                        )
+                        replayed += 1
+                        continue
+                meta = NewEntry(
+                    source=posting.source,
+                    source_ref=posting.source_ref,
+                    public_note=posting.public_note,
+                    internal_note=posting.internal_note,
+                    key=posting.key,
+                    effective_at=to_utc(posting.effective_at, zone)
+                    if posting.effective_at
+                    else None,
+                )
+                state = book.members[posting.member_id]
+                try:
+                    if posting.points > 0:
+                        row = book.credit(
+                            state, posting.points, expires_on=posting.expires_on, meta=meta
+                        )
+                    else:
+                        row = book.debit(
+                            state, -posting.points, allow_negative=allow_negative, meta=meta
+                        )
+                except MemberkitError as exc:
+                    exc.message = f"posting {index}: {exc.message}"
+                    exc.args = (exc.message,)
+                    raise
+                posted += 1
+                if keep_ids:
+                    ids.append(row["id"])
+            book.flush()
+
+        for posting in postings:
+            batch.append(posting)
+            if len(batch) >= batch_size:
+                run(batch, position)
+                position += len(batch)
+                batch = []
+        if batch:
+            run(batch, position)
+    return BulkResult(posted, replayed, expired, ids)

@@ -1,0 +1,572 @@
+"""``LedgerBook``: applies the ledger rules to members' stored state, in one transaction.
+
+A book loads the members it will touch (locking their rows on PostgreSQL, in id
+order so two books never deadlock), their open lots and unpaid debts, and
+writes every due expiry first. Postings then run against that in-memory state
+through the pure rules of ``memberkit.domain.ledger``, and ``flush()`` writes
+the new entries, lots, debts and allocations with one ``executemany`` per
+table, plus the changed lot, debt and member balances.
+
+The same code path serves one CLI posting and a million-row import, so the
+two cannot disagree. Entry ids are reserved up front (the PostgreSQL
+sequence; on SQLite, ``max(id)`` under the ``BEGIN IMMEDIATE`` write lock) so
+allocations can name entries before they are inserted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from memberkit.domain.ledger import (
+    DebtState,
+    EntryContent,
+    IdempotencyConflictError,
+    LedgerError,
+    LotState,
+    ReversalError,
+    content_differences,
+    expiry_instant,
+    plan_debit,
+    plan_settlement,
+)
+from memberkit.errors import NotFoundError
+from memberkit.store.database import Database
+from memberkit.store.models import AllocationRow, Debt, LedgerEntry, Lot, Member
+
+# Parameters per IN (...) list: well below SQLite's 32766 and PostgreSQL's 65535.
+_CHUNK = 5000
+
+
+def chunked(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    """Consecutive slices of at most ``size`` items."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass
+class OpenLot:
+    """A lot as the book tracks it while postings run."""
+
+    lot_id: int
+    points: int
+    remaining: int
+    expires_on: dt.date | None
+    expires_at: dt.datetime | None
+
+
+@dataclass
+class MemberState:
+    """One member's balance, debt, open lots and unpaid debts inside a book."""
+
+    member_id: int
+    label: str
+    balance: int
+    debt: int
+    lots: dict[int, OpenLot] = field(default_factory=dict)
+    debts: dict[int, int] = field(default_factory=dict)  # debit entry id -> unpaid
+    changed: bool = False
+
+    def lot_states(self) -> list[LotState]:
+        return [LotState(lot.lot_id, lot.remaining, lot.expires_on) for lot in self.lots.values()]
+
+    def debt_states(self) -> list[DebtState]:
+        return [DebtState(debit_id, unpaid) for debit_id, unpaid in self.debts.items() if unpaid]
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """What a posting asks for, besides the member and the points."""
+
+    source: str
+    source_ref: str | None = None
+    public_note: str | None = None
+    internal_note: str | None = None
+    key: str | None = None
+    effective_at: dt.datetime | None = None
+    set_to: int | None = None
+
+
+def content_of(row: LedgerEntry | dict[str, Any]) -> EntryContent:
+    """The idempotency content of a stored entry (a model or an entry row dict)."""
+
+    def get(name: str) -> Any:
+        return row[name] if isinstance(row, dict) else getattr(row, name)
+
+    set_to = get("set_to")
+    return EntryContent(
+        member_id=get("member_id"),
+        kind="set" if set_to is not None else get("kind"),
+        points=None if set_to is not None else get("points"),
+        expires_on=get("expires_on"),
+        source=get("source"),
+        source_ref=get("source_ref"),
+        set_to=set_to,
+    )
+
+
+def check_replay(key: str, existing: EntryContent, existing_id: int, wanted: EntryContent) -> None:
+    """Raise ``IdempotencyConflictError`` unless ``wanted`` repeats ``existing`` exactly."""
+    differences = content_differences(existing, wanted)
+    if differences:
+        raise IdempotencyConflictError(key, existing_entry_id=existing_id, differences=differences)
+
+
+def find_keys(session: Session, keys: Iterable[str]) -> dict[str, LedgerEntry]:
+    """Stored entries by idempotency key, for the keys that exist."""
+    found: dict[str, LedgerEntry] = {}
+    key_list = sorted(set(keys))
+    for part in chunked(key_list):
+        for entry in session.scalars(
+            select(LedgerEntry).where(LedgerEntry.idempotency_key.in_(part))
+        ):
+            assert entry.idempotency_key is not None
+            found[entry.idempotency_key] = entry
+    return found
+
+
+class LedgerBook:
+    """Members' ledger state for one transaction; see the module docstring."""
+
+    def __init__(self, session: Session, db: Database, *, zone: ZoneInfo, now: dt.datetime) -> None:
+        self.session = session
+        self.db = db
+        self.zone = zone
+        self.now = now
+        self.members: dict[int, MemberState] = {}
+        self._entries: list[dict[str, Any]] = []
+        self._new_lots: list[dict[str, Any]] = []
+        self._new_debts: list[dict[str, Any]] = []
+        self._allocations: list[dict[str, Any]] = []
+        self._lot_updates: dict[int, int] = {}
+        self._debt_updates: dict[int, int] = {}
+        self._reserved: deque[int] = deque()
+        self._sqlite_next_id: int | None = None
+        self._keys_in_book: dict[str, dict[str, Any]] = {}
+
+    # --- loading -----------------------------------------------------------------------
+
+    def load(
+        self,
+        member_ids: Iterable[int],
+        *,
+        all_lots: bool = True,
+        expire_at: dt.datetime | None = None,
+    ) -> None:
+        """Lock and load members, their unpaid debts and open lots; write due expiries.
+
+        Lots whose expiry instant is at or before ``expire_at`` (default: now) are
+        expired first. With ``all_lots=False`` only those lots are loaded: enough
+        for credits, since a member who owes points has no open lots.
+        """
+        cutoff = expire_at or self.now
+        ids = sorted(set(member_ids) - set(self.members))
+        for part in chunked(ids):
+            query = select(
+                Member.id,
+                Member.email,
+                Member.shopify_id,
+                Member.points_balance,
+                Member.points_debt,
+            ).where(Member.id.in_(part))
+            if self.db.is_postgresql:
+                query = query.order_by(Member.id).with_for_update()
+            for row in self.session.execute(query):
+                label = row.email or (
+                    f"Shopify customer {row.shopify_id}" if row.shopify_id else f"member {row.id}"
+                )
+                self.members[row.id] = MemberState(
+                    row.id, label, int(row.points_balance), int(row.points_debt)
+                )
+            missing = [i for i in part if i not in self.members]
+            if missing:
+                raise NotFoundError(f"no member with internal id {missing[0]}")
+            for debt in self.session.execute(
+                select(Debt.entry_id, Debt.member_id, Debt.unpaid).where(
+                    Debt.member_id.in_(part), Debt.unpaid > 0
+                )
+            ):
+                self.members[debt.member_id].debts[debt.entry_id] = int(debt.unpaid)
+            lots = select(
+                Lot.entry_id,
+                Lot.member_id,
+                Lot.points,
+                Lot.remaining,
+                Lot.expires_on,
+                Lot.expires_at,
+            ).where(Lot.member_id.in_(part), Lot.remaining > 0)
+            if not all_lots:
+                lots = lots.where(Lot.expires_at <= cutoff)
+            for lot in self.session.execute(lots):
+                self.members[lot.member_id].lots[lot.entry_id] = OpenLot(
+                    lot.entry_id,
+                    int(lot.points),
+                    int(lot.remaining),
+                    lot.expires_on,
+                    lot.expires_at,
+                )
+        for member_id in ids:
+            self.expire_due(self.members[member_id], at=cutoff)
+
+    def load_lots(self, lot_ids: Iterable[int]) -> dict[int, OpenLot]:
+        """Specific lots (open or not), for reversals; added to their members' state."""
+        out: dict[int, OpenLot] = {}
+        wanted = sorted(set(lot_ids))
+        for part in chunked(wanted):
+            for lot in self.session.execute(
+                select(
+                    Lot.entry_id,
+                    Lot.member_id,
+                    Lot.points,
+                    Lot.remaining,
+                    Lot.expires_on,
+                    Lot.expires_at,
+                ).where(Lot.entry_id.in_(part))
+            ):
+                state = self.members[lot.member_id]
+                open_lot = state.lots.get(lot.entry_id)
+                if open_lot is None:
+                    open_lot = OpenLot(
+                        lot.entry_id,
+                        int(lot.points),
+                        self._lot_updates.get(lot.entry_id, int(lot.remaining)),
+                        lot.expires_on,
+                        lot.expires_at,
+                    )
+                    state.lots[lot.entry_id] = open_lot
+                out[lot.entry_id] = open_lot
+        return out
+
+    # --- ids and keys --------------------------------------------------------------------
+
+    def reserve_entry_ids(self, count: int) -> None:
+        """Reserve ``count`` more entry ids before posting (one round trip)."""
+        if count <= 0:
+            return
+        if self.db.is_postgresql:
+            rows = self.session.execute(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence('ledger_entries', 'id')) "
+                    "FROM generate_series(1, :n)"
+                ),
+                {"n": count},
+            )
+            self._reserved.extend(int(r[0]) for r in rows)
+            return
+        # SQLite: this transaction holds the write lock (BEGIN IMMEDIATE), so no
+        # other writer can take these ids between here and the insert.
+        if self._sqlite_next_id is None:
+            highest = self.session.scalar(select(func.max(LedgerEntry.id)))
+            self._sqlite_next_id = (highest or 0) + 1
+        self._reserved.extend(range(self._sqlite_next_id, self._sqlite_next_id + count))
+        self._sqlite_next_id += count
+
+    def _next_id(self) -> int:
+        if not self._reserved:
+            # One id at a time on PostgreSQL so single postings leave no gaps.
+            self.reserve_entry_ids(1 if self.db.is_postgresql else 16)
+        return self._reserved.popleft()
+
+    def pending_key(self, key: str) -> dict[str, Any] | None:
+        """An entry with ``key`` posted earlier in this book and not yet flushed."""
+        return self._keys_in_book.get(key)
+
+    # --- postings ------------------------------------------------------------------------
+
+    def _entry(
+        self,
+        state: MemberState,
+        *,
+        kind: str,
+        points: int,
+        meta: NewEntry,
+        expires_on: dt.date | None = None,
+        reverses_id: int | None = None,
+        effective_at: dt.datetime | None = None,
+    ) -> dict[str, Any]:
+        row = {
+            "id": self._next_id(),
+            "member_id": state.member_id,
+            "kind": kind,
+            "points": points,
+            "expires_on": expires_on,
+            "source": meta.source,
+            "source_ref": meta.source_ref,
+            "public_note": meta.public_note,
+            "internal_note": meta.internal_note,
+            "idempotency_key": meta.key,
+            "set_to": meta.set_to,
+            "reverses_id": reverses_id,
+            "effective_at": effective_at or meta.effective_at or self.now,
+            "created_at": self.now,
+        }
+        self._entries.append(row)
+        if meta.key is not None:
+            self._keys_in_book[meta.key] = row
+        state.balance += points
+        state.changed = True
+        return row
+
+    def _allocate(self, lot: OpenLot, entry_id: int, points: int) -> None:
+        self._allocations.append({"lot_id": lot.lot_id, "entry_id": entry_id, "points": points})
+        lot.remaining -= points
+        self._lot_updates[lot.lot_id] = lot.remaining
+
+    def credit(
+        self, state: MemberState, points: int, *, expires_on: dt.date | None, meta: NewEntry
+    ) -> dict[str, Any]:
+        """Post a credit: a new lot, which first pays any debt."""
+        if points <= 0:
+            raise ValueError(f"a credit takes a positive number of points, got {points}")
+        effective = meta.effective_at or self.now
+        if expires_on is not None and expiry_instant(expires_on, self.zone) <= effective:
+            raise LedgerError(
+                f"a credit for {state.label} expiring on {expires_on} would expire before "
+                f"it takes effect ({effective.astimezone(self.zone):%Y-%m-%d %H:%M})",
+                hint="give a later expiry date, or an earlier effective time for a backfill",
+            )
+        row = self._entry(state, kind="credit", points=points, meta=meta, expires_on=expires_on)
+        lot = OpenLot(
+            row["id"],
+            points,
+            points,
+            expires_on,
+            expiry_instant(expires_on, self.zone) if expires_on else None,
+        )
+        self._new_lots.append(
+            {
+                "entry_id": lot.lot_id,
+                "member_id": state.member_id,
+                "points": points,
+                "remaining": points,
+                "expires_on": expires_on,
+                "expires_at": lot.expires_at,
+            }
+        )
+        state.lots[lot.lot_id] = lot
+        self._settle(state)
+        return row
+
+    def debit(
+        self, state: MemberState, points: int, *, allow_negative: bool, meta: NewEntry
+    ) -> dict[str, Any]:
+        """Post a debit: consume lots earliest expiry first; a shortfall becomes debt."""
+        plan = plan_debit(
+            state.lot_states(),
+            points,
+            debts=state.debt_states(),
+            allow_negative=allow_negative,
+            member=state.label,
+        )
+        row = self._entry(state, kind="debit", points=-points, meta=meta)
+        for allocation in plan.allocations:
+            self._allocate(state.lots[allocation.lot_id], row["id"], allocation.points)
+        if plan.shortfall:
+            self._new_debts.append(
+                {
+                    "entry_id": row["id"],
+                    "member_id": state.member_id,
+                    "points": plan.shortfall,
+                    "unpaid": plan.shortfall,
+                }
+            )
+            state.debts[row["id"]] = plan.shortfall
+            state.debt += plan.shortfall
+        self._drop_empty_lots(state)
+        return row
+
+    def expire_due(self, state: MemberState, *, at: dt.datetime) -> list[dict[str, Any]]:
+        """Write an expiry entry for each open lot whose expiry instant is at or before ``at``."""
+        rows = []
+        due = [
+            lot
+            for lot in state.lots.values()
+            if lot.remaining > 0 and lot.expires_at is not None and lot.expires_at <= at
+        ]
+        for lot in sorted(due, key=lambda lot: (lot.expires_at, lot.lot_id)):
+            assert lot.expires_at is not None
+            meta = NewEntry(
+                source="expiry",
+                source_ref=f"lot {lot.lot_id}",
+                key=f"expiry:lot:{lot.lot_id}",
+                public_note=f"{lot.remaining} points expired (expiry date {lot.expires_on})",
+            )
+            row = self._entry(
+                state, kind="expiry", points=-lot.remaining, meta=meta, effective_at=lot.expires_at
+            )
+            self._allocate(lot, row["id"], lot.remaining)
+            rows.append(row)
+        self._drop_empty_lots(state)
+        return rows
+
+    def reverse(
+        self,
+        state: MemberState,
+        original: LedgerEntry,
+        *,
+        meta: NewEntry,
+        allocations: Sequence[tuple[int, int]],
+    ) -> dict[str, Any]:
+        """Post the reversal of ``original`` (a credit or debit of ``state``'s member).
+
+        ``allocations`` are the original's (lot id, points) uses, for a debit.
+        """
+        if original.kind == "credit":
+            lot = self.load_lots([original.id])[original.id]
+            if lot.remaining != lot.points:
+                used = lot.points - lot.remaining
+                raise ReversalError(
+                    f"cannot reverse entry {original.id}: {used} of its {lot.points} points "
+                    "are already spent or expired",
+                    hint="reverse the debits that used them first, or deduct the rest instead",
+                )
+            row = self._entry(
+                state, kind="reversal", points=-lot.points, meta=meta, reverses_id=original.id
+            )
+            self._allocate(lot, row["id"], lot.points)
+            self._drop_empty_lots(state)
+            return row
+        # A debit: give back what each lot lent it, unless the lot has expired since.
+        lots = self.load_lots(lot_id for lot_id, _ in allocations)
+        per_lot: dict[int, int] = {}
+        for lot_id, points in allocations:
+            per_lot[lot_id] = per_lot.get(lot_id, 0) + points
+        restore = {
+            lot_id: points
+            for lot_id, points in per_lot.items()
+            if points > 0 and not self._has_expired(lots[lot_id])
+        }
+        cancelled = state.debts.get(original.id, 0)
+        restored = sum(restore.values()) + cancelled
+        kept = sum(per_lot.values()) - sum(restore.values())
+        note = meta.internal_note
+        if kept:
+            extra = f"{kept} points from lots that have expired since were not restored"
+            note = f"{note}; {extra}" if note else extra
+        meta = NewEntry(
+            source=meta.source,
+            source_ref=meta.source_ref,
+            public_note=meta.public_note,
+            internal_note=note,
+            key=meta.key,
+            effective_at=meta.effective_at,
+        )
+        row = self._entry(
+            state, kind="reversal", points=restored, meta=meta, reverses_id=original.id
+        )
+        for lot_id, points in restore.items():
+            self._allocate(lots[lot_id], row["id"], -points)
+        if cancelled:
+            state.debts[original.id] = 0
+            self._debt_updates[original.id] = 0
+            state.debt -= cancelled
+        self._settle(state)
+        return row
+
+    def _has_expired(self, lot: OpenLot) -> bool:
+        return lot.expires_at is not None and lot.expires_at <= self.now
+
+    def _settle(self, state: MemberState) -> None:
+        """Pay outstanding debt from open lots (after points arrive)."""
+        if not state.debt:
+            return
+        for payment in plan_settlement(state.lot_states(), state.debt_states()):
+            self._allocate(state.lots[payment.lot_id], payment.debit_id, payment.points)
+            state.debts[payment.debit_id] -= payment.points
+            self._debt_updates[payment.debit_id] = state.debts[payment.debit_id]
+            state.debt -= payment.points
+        self._drop_empty_lots(state)
+
+    @staticmethod
+    def _drop_empty_lots(state: MemberState) -> None:
+        for lot_id in [i for i, lot in state.lots.items() if lot.remaining == 0]:
+            del state.lots[lot_id]
+
+    # --- writing -------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write everything posted so far; the caller's transaction commits it."""
+        session = self.session
+        # New debts created and changed in this book are written with their final value.
+        new_debt_ids = {row["entry_id"] for row in self._new_debts}
+        for row in self._new_debts:
+            if row["entry_id"] in self._debt_updates:
+                row["unpaid"] = self._debt_updates.pop(row["entry_id"])
+        new_lot_ids = {row["entry_id"] for row in self._new_lots}
+        for row in self._new_lots:
+            if row["entry_id"] in self._lot_updates:
+                row["remaining"] = self._lot_updates.pop(row["entry_id"])
+        if self._entries:
+            session.execute(insert(LedgerEntry), self._entries)
+        if self._new_lots:
+            session.execute(insert(Lot), self._new_lots)
+        if self._new_debts:
+            session.execute(insert(Debt), self._new_debts)
+        if self._allocations:
+            session.execute(insert(AllocationRow), self._allocations)
+        if self._lot_updates:
+            session.connection().execute(
+                update(Lot.__table__)  # type: ignore[arg-type]
+                .where(Lot.__table__.c.entry_id == _bind("b_id"))
+                .values(remaining=_bind("b_remaining")),
+                [
+                    {"b_id": lot_id, "b_remaining": remaining}
+                    for lot_id, remaining in self._lot_updates.items()
+                    if lot_id not in new_lot_ids
+                ],
+            )
+        debt_updates = [
+            {"b_id": debit_id, "b_unpaid": unpaid}
+            for debit_id, unpaid in self._debt_updates.items()
+            if debit_id not in new_debt_ids
+        ]
+        if debt_updates:
+            session.connection().execute(
+                update(Debt.__table__)  # type: ignore[arg-type]
+                .where(Debt.__table__.c.entry_id == _bind("b_id"))
+                .values(unpaid=_bind("b_unpaid")),
+                debt_updates,
+            )
+        changed = [m for m in self.members.values() if m.changed]
+        if changed:
+            session.connection().execute(
+                update(Member.__table__)  # type: ignore[arg-type]
+                .where(Member.__table__.c.id == _bind("b_id"))
+                .values(
+                    points_balance=_bind("b_balance"),
+                    points_debt=_bind("b_debt"),
+                    updated_at=self.now,
+                ),
+                [{"b_id": m.member_id, "b_balance": m.balance, "b_debt": m.debt} for m in changed],
+            )
+        for m in changed:
+            m.changed = False
+        self._entries.clear()
+        self._new_lots.clear()
+        self._new_debts.clear()
+        self._allocations.clear()
+        self._lot_updates.clear()
+        self._debt_updates.clear()
+        self._keys_in_book.clear()
+        # Objects loaded earlier in this session may now be stale.
+        session.expire_all()
+
+    def pending_rows(self) -> list[dict[str, Any]]:
+        """Entry rows posted and not yet flushed (a copy of the list)."""
+        return list(self._entries)
+
+    @property
+    def entries_pending(self) -> int:
+        """Entries posted and not yet flushed."""
+        return len(self._entries)
+
+
+def _bind(name: str) -> Any:
+    return bindparam(name)

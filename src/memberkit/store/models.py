@@ -1,0 +1,232 @@
+"""The database tables, as typed SQLAlchemy 2 models.
+
+Append-only tables: ``ledger_entries``, ``allocations``, ``tier_history``,
+``rewards_runs``. Rows there are inserted and never updated or deleted.
+
+Running state kept in step with them in the same transaction: ``lots.remaining``,
+``debts.unpaid``, ``members.points_balance``. Each can be recomputed from the
+append-only tables (the tests do exactly that).
+
+Times are stored as naive UTC on both databases (``UTCDateTime``) and come
+back as aware UTC datetimes, so SQLite and PostgreSQL behave the same.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Big integers on PostgreSQL, INTEGER (rowid alias) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware datetimes in, aware UTC datetimes out; stored as naive UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to a UTC column")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        return value.replace(tzinfo=dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with constraint names Alembic can rely on."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Tier(Base):
+    """A VIP tier: ordered by ``rank``; optional threshold and entry reward."""
+
+    __tablename__ = "tiers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    rank: Mapped[int] = mapped_column(Integer, unique=True)
+    # Points earned over the tiers.window_days window that qualify for the tier.
+    threshold: Mapped[int | None] = mapped_column(Integer)
+    entry_reward_points: Mapped[int | None] = mapped_column(Integer)
+    entry_reward_code_template: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Member(Base):
+    """A member: Shopify identity, profile, tier, points balance and reward-code wallet."""
+
+    __tablename__ = "members"
+    __table_args__ = (CheckConstraint("points_debt >= 0", name="debt_not_negative"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shopify_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    # email.strip().lower(): the unique, case-insensitive identity on both databases.
+    email_key: Mapped[str | None] = mapped_column(String(320), unique=True)
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    account_state: Mapped[str | None] = mapped_column(String(40))
+    member_since: Mapped[dt.date | None] = mapped_column(Date)
+    birthday: Mapped[dt.date | None] = mapped_column(Date)
+    gender: Mapped[str | None] = mapped_column(String(40))
+    tier_id: Mapped[int | None] = mapped_column(ForeignKey("tiers.id"))
+    # Sum of remaining lots minus debt; kept in step with the ledger.
+    points_balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_debt: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Reward-code wallet, JSON lists of codes (as in the rewards update).
+    codes_available: Mapped[str] = mapped_column(Text, default="[]")
+    codes_used: Mapped[str] = mapped_column(Text, default="[]")
+    codes_expired: Mapped[str] = mapped_column(Text, default="[]")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    def wallet(self) -> dict[str, list[str]]:
+        """The reward-code wallet as lists."""
+        return {
+            "available": list(json.loads(self.codes_available)),
+            "used": list(json.loads(self.codes_used)),
+            "expired": list(json.loads(self.codes_expired)),
+        }
+
+    @property
+    def label(self) -> str:
+        """How errors name this member: email, else Shopify id, else internal id."""
+        if self.email:
+            return self.email
+        if self.shopify_id:
+            return f"Shopify customer {self.shopify_id}"
+        return f"member {self.id}"
+
+
+class TierChange(Base):
+    """One move between tiers: from, to, when, why and who."""
+
+    __tablename__ = "tier_history"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    from_tier_id: Mapped[int | None] = mapped_column(ForeignKey("tiers.id"))
+    to_tier_id: Mapped[int | None] = mapped_column(ForeignKey("tiers.id"))
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(200))
+    changed_by: Mapped[str] = mapped_column(String(200))
+
+
+class LedgerEntry(Base):
+    """One posting. ``points`` is the signed change to the balance. Never updated."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        CheckConstraint("kind IN ('credit', 'debit', 'expiry', 'reversal')", name="kind_is_known"),
+        Index("ix_ledger_entries_member_effective", "member_id", "effective_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    kind: Mapped[str] = mapped_column(String(10))
+    points: Mapped[int] = mapped_column(BigInteger)
+    expires_on: Mapped[dt.date | None] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(20))
+    source_ref: Mapped[str | None] = mapped_column(String(200))
+    public_note: Mapped[str | None] = mapped_column(Text)
+    internal_note: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # The target of a "set balance" request that produced this entry.
+    set_to: Mapped[int | None] = mapped_column(BigInteger)
+    # The entry this one reverses; unique, so an entry is reversed at most once.
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"), unique=True)
+    effective_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Lot(Base):
+    """The points of one credit entry and how many remain unspent and unexpired."""
+
+    __tablename__ = "lots"
+    __table_args__ = (
+        CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining_in_range"),
+        Index("ix_lots_member_open", "member_id", "remaining"),
+        Index("ix_lots_expires_at", "expires_at"),
+    )
+
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    points: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
+    expires_on: Mapped[dt.date | None] = mapped_column(Date)
+    # expiry_instant(expires_on) in UTC: what `points expire` compares with.
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Debt(Base):
+    """The shortfall of a debit posted with ``allow_negative``, and how much is unpaid."""
+
+    __tablename__ = "debts"
+    __table_args__ = (
+        CheckConstraint("unpaid >= 0 AND unpaid <= points", name="unpaid_in_range"),
+        Index("ix_debts_member_unpaid", "member_id", "unpaid"),
+    )
+
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    points: Mapped[int] = mapped_column(BigInteger)
+    unpaid: Mapped[int] = mapped_column(BigInteger)
+
+
+class AllocationRow(Base):
+    """``points`` of lot ``lot_id`` used by entry ``entry_id`` (negative: given back)."""
+
+    __tablename__ = "allocations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lots.entry_id"), index=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), index=True)
+    points: Mapped[int] = mapped_column(BigInteger)
+
+
+class RewardsRun(Base):
+    """One daily rewards update: its date, counts and output files (JSON)."""
+
+    __tablename__ = "rewards_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    counts: Mapped[str] = mapped_column(Text, default="{}")
+    output_files: Mapped[str] = mapped_column(Text, default="[]")
+    members_changed: Mapped[int] = mapped_column(Integer, default=0)
