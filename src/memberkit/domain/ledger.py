@@ -56,7 +56,8 @@ class InsufficientPointsError(LedgerError):
         who = f" for {member}" if member else ""
         super().__init__(
             f"insufficient points{who}: balance {balance}, requested {requested}",
-            hint="deduct at most the balance, or pass allow_negative to record a debt",
+            hint="deduct at most the balance, or allow a negative balance "
+            "(--allow-negative) to record the shortfall as debt",
         )
         self.balance = balance
         self.requested = requested
@@ -290,8 +291,16 @@ def content_differences(existing: EntryContent, requested: EntryContent) -> list
     for name in ("member_id", "kind", "points", "expires_on", "source", "source_ref", "set_to"):
         old, new = getattr(existing, name), getattr(requested, name)
         if old != new:
-            out.append(f"{name} {old!r} then {new!r}")
+            out.append(f"{name} {_shown(old)} then {_shown(new)}")
     return out
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def check_source(source: str) -> Source:

@@ -121,7 +121,7 @@ def show_member(db: Database, *, member: MemberRef) -> MemberView:
     """A member's profile, tier, points and wallet, with their tier history."""
     with db.read() as session:
         found = find_member(session, member)
-        tier_names = dict(session.execute(select(Tier.id, Tier.name)).tuples().all())
+        tier_names = dict(session.execute(select(Tier.id, Tier.name)).all())
         history = [
             TierChangeView(
                 from_tier=tier_names.get(change.from_tier_id) if change.from_tier_id else None,

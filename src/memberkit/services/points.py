@@ -399,7 +399,7 @@ def reverse_entry(
                     select(AllocationRow.lot_id, AllocationRow.points).where(
                         AllocationRow.entry_id == entry_id
                     )
-                ).tuples()
+                )
             ]
             meta = NewEntry(
                 source="reversal",

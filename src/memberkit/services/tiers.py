@@ -76,9 +76,7 @@ def list_tiers(db: Database) -> list[TierView]:
                 select(Member.tier_id, func.count())
                 .where(Member.tier_id.is_not(None))
                 .group_by(Member.tier_id)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         return [
             _view(tier, int(counts.get(tier.id, 0)))

@@ -421,10 +421,16 @@ class LedgerBook:
         if original.kind == "credit":
             lot = self.load_lots([original.id])[original.id]
             if lot.remaining != lot.points:
+                if self._has_expired(lot):
+                    raise ReversalError(
+                        f"cannot reverse entry {original.id}: its points expired after "
+                        f"{lot.expires_on}",
+                        hint="expired points stay expired; credit new points instead",
+                    )
                 used = lot.points - lot.remaining
                 raise ReversalError(
                     f"cannot reverse entry {original.id}: {used} of its {lot.points} points "
-                    "are already spent or expired",
+                    "are already spent",
                     hint="reverse the debits that used them first, or deduct the rest instead",
                 )
             row = self._entry(

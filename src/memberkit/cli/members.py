@@ -1,0 +1,75 @@
+"""``memberkit members ...``: show a member, move a member between tiers."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated
+
+import typer
+
+from memberkit.cli.common import ConfigOption, JsonOption, print_json, stdout
+from memberkit.cli.db import open_store
+from memberkit.services import members as member_service
+from memberkit.services import tiers as tier_service
+
+app = typer.Typer(help="Members.", no_args_is_help=True)
+
+MemberArg = Annotated[str, typer.Argument(help="Email (any case) or Shopify customer id.")]
+
+
+@app.command("show")
+def show(member: MemberArg, config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """A member's profile, tier, points and reward-code wallet."""
+    settings, db = open_store(config)
+    view = member_service.show_member(db, member=member)
+    if as_json:
+        print_json(view.to_json())
+        return
+    name = " ".join(p for p in (view.first_name, view.last_name) if p) or "(no name)"
+    stdout.print(f"{name} <{view.email or 'no email'}>  member {view.id}", markup=False)
+    stdout.print(f"Shopify id:   {view.shopify_id or '-'}", markup=False)
+    stdout.print(f"state:        {view.account_state or '-'}", markup=False)
+    stdout.print(f"member since: {view.member_since or '-'}", markup=False)
+    stdout.print(f"tier:         {view.tier or '-'}", markup=False)
+    debt = f" (owes {view.points_debt})" if view.points_debt else ""
+    stdout.print(f"points:       {view.points_balance}{debt}", markup=False)
+    for label, codes in view.wallet.items():
+        stdout.print(f"codes {label + ':':<10} {', '.join(codes) or '-'}", markup=False)
+    zone = settings.processing.zone
+    for change in view.tier_history:
+        stdout.print(
+            f"  {change.changed_at.astimezone(zone):%Y-%m-%d %H:%M} "
+            f"{change.from_tier or '-'} -> {change.to_tier or '-'} "
+            f"({change.reason}, by {change.changed_by})",
+            markup=False,
+        )
+
+
+@app.command("set-tier")
+def set_tier(
+    member: MemberArg,
+    tier: Annotated[str, typer.Argument(help="Tier name (any case).")],
+    reason: Annotated[str, typer.Option(help="Why, for the tier history.")] = "set by hand",
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Move a member to a tier, recorded in their tier history (with any entry reward)."""
+    settings, db = open_store(config)
+    move = tier_service.set_member_tier(
+        db,
+        member=member,
+        tier=tier,
+        zone=settings.processing.zone,
+        reason=reason,
+        changed_by=f"cli:{getpass.getuser()}",
+    )
+    if as_json:
+        print_json(move.to_json())
+        return
+    if not move.changed:
+        stdout.print(f"already in tier {move.to_tier}; nothing changed")
+        return
+    reward = (
+        f"; entry reward posted as entry {move.reward_entry_id}" if move.reward_entry_id else ""
+    )
+    stdout.print(f"moved from {move.from_tier or '-'} to {move.to_tier}{reward}")
