@@ -68,12 +68,9 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A read-only transaction; rolled back at the end."""
+        """A read transaction; rolled back at the end (loaded objects stay readable)."""
         with self._read_sessions() as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     def dispose(self) -> None:
         """Close pooled connections."""
