@@ -164,10 +164,11 @@ def _post(
             expired = tuple(EntryView.of(row) for row in book.pending_rows())
             row = apply(book, book.members[member_id])
             balance = book.members[member_id].balance
-            book.flush()
-            return PostingResult(
-                member_id, EntryView.of(row) if row else None, balance, expired=expired
+            view = (
+                EntryView.of(row, allocations=book.pending_allocations(row["id"])) if row else None
             )
+            book.flush()
+            return PostingResult(member_id, view, balance, expired=expired)
 
     return _retrying_key_race(attempt)
 
@@ -411,8 +412,9 @@ def reverse_entry(
             state = book.members[original.member_id]
             row = book.reverse(state, original, meta=meta, allocations=allocations)
             balance = state.balance
+            view = EntryView.of(row, allocations=book.pending_allocations(row["id"]))
             book.flush()
-            return PostingResult(original.member_id, EntryView.of(row), balance, expired=expired)
+            return PostingResult(original.member_id, view, balance, expired=expired)
 
     return _retrying_key_race(attempt)
 

@@ -564,6 +564,12 @@ class LedgerBook:
         # Objects loaded earlier in this session may now be stale.
         session.expire_all()
 
+    def pending_allocations(self, entry_id: int) -> tuple[tuple[int, int], ...]:
+        """(lot id, points) used by a posted, not yet flushed entry."""
+        return tuple(
+            (a["lot_id"], a["points"]) for a in self._allocations if a["entry_id"] == entry_id
+        )
+
     def pending_rows(self) -> list[dict[str, Any]]:
         """Entry rows posted and not yet flushed (a copy of the list)."""
         return list(self._entries)
