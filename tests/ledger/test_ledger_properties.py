@@ -39,8 +39,8 @@ def reset(db: Database) -> None:
         if db.is_postgresql:
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
-            for name in tables:
-                conn.execute(text(f"DELETE FROM {name}"))
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())
 
 
 class LedgerMachine(RuleBasedStateMachine):

@@ -60,7 +60,7 @@ def test_an_empty_existing_database_needs_db_upgrade(database_url: str) -> None:
     with pytest.raises(SchemaError, match="no memberkit tables"):
         open_database(database_url)
     with db.engine.begin() as conn:
-        conn.execute(text(f"INSERT INTO alembic_version VALUES ('{SCHEMA_REVISION}')"))
+        conn.execute(text("INSERT INTO alembic_version VALUES (:rev)"), {"rev": SCHEMA_REVISION})
     upgrade(db)  # already at head: nothing to do
     db.dispose()
 
