@@ -21,6 +21,7 @@ Points are whole numbers (``int``), never floats.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -108,6 +109,7 @@ def to_utc(moment: dt.datetime, zone: ZoneInfo) -> dt.datetime:
     return moment.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=4096)
 def expiry_instant(expires_on: dt.date, zone: ZoneInfo) -> dt.datetime:
     """When a lot expiring on ``expires_on`` stops counting: 00:00 the next day in ``zone``."""
     next_day = expires_on + dt.timedelta(days=1)

@@ -4,8 +4,9 @@ A book loads the members it will touch (locking their rows on PostgreSQL, in id
 order so two books never deadlock), their open lots and unpaid debts, and
 writes every due expiry first. Postings then run against that in-memory state
 through the pure rules of ``memberkit.domain.ledger``, and ``flush()`` writes
-the new entries, lots, debts and allocations with one ``executemany`` per
-table, plus the changed lot, debt and member balances.
+the new entries, lots, debts and allocations in bulk (``COPY`` on PostgreSQL,
+``executemany`` on SQLite; see ``store.bulk``), plus the changed lot, debt and
+member balances.
 
 The same code path serves one CLI posting and a million-row import, so the
 two cannot disagree. Entry ids are reserved up front (the PostgreSQL
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.orm import Session
 
 from memberkit.domain.ledger import (
@@ -38,8 +39,9 @@ from memberkit.domain.ledger import (
     plan_settlement,
 )
 from memberkit.errors import NotFoundError
+from memberkit.store.bulk import among, insert_rows, update_rows
 from memberkit.store.database import Database
-from memberkit.store.models import AllocationRow, Debt, LedgerEntry, Lot, Member
+from memberkit.store.models import AllocationRow, Base, Debt, LedgerEntry, Lot, Member
 
 # Parameters per IN (...) list: well below SQLite's 32766 and PostgreSQL's 65535.
 _CHUNK = 5000
@@ -123,9 +125,12 @@ def find_keys(session: Session, keys: Iterable[str]) -> dict[str, LedgerEntry]:
     """Stored entries by idempotency key, for the keys that exist."""
     found: dict[str, LedgerEntry] = {}
     key_list = sorted(set(keys))
+    postgresql = session.get_bind().dialect.name == "postgresql"
     for part in chunked(key_list):
         for entry in session.scalars(
-            select(LedgerEntry).where(LedgerEntry.idempotency_key.in_(part))
+            select(LedgerEntry).where(
+                among(LedgerEntry.idempotency_key, part, postgresql=postgresql)
+            )
         ):
             assert entry.idempotency_key is not None
             found[entry.idempotency_key] = entry
@@ -167,6 +172,7 @@ class LedgerBook:
         for credits, since a member who owes points has no open lots.
         """
         cutoff = expire_at or self.now
+        pg = self.db.is_postgresql
         ids = sorted(set(member_ids) - set(self.members))
         for part in chunked(ids):
             query = select(
@@ -175,7 +181,7 @@ class LedgerBook:
                 Member.shopify_id,
                 Member.points_balance,
                 Member.points_debt,
-            ).where(Member.id.in_(part))
+            ).where(among(Member.id, part, postgresql=pg))
             if self.db.is_postgresql:
                 query = query.order_by(Member.id).with_for_update()
             for row in self.session.execute(query):
@@ -190,7 +196,7 @@ class LedgerBook:
                 raise NotFoundError(f"no member with internal id {missing[0]}")
             for debt in self.session.execute(
                 select(Debt.entry_id, Debt.member_id, Debt.unpaid).where(
-                    Debt.member_id.in_(part), Debt.unpaid > 0
+                    among(Debt.member_id, part, postgresql=pg), Debt.unpaid > 0
                 )
             ):
                 self.members[debt.member_id].debts[debt.entry_id] = int(debt.unpaid)
@@ -201,7 +207,7 @@ class LedgerBook:
                 Lot.remaining,
                 Lot.expires_on,
                 Lot.expires_at,
-            ).where(Lot.member_id.in_(part), Lot.remaining > 0)
+            ).where(among(Lot.member_id, part, postgresql=pg), Lot.remaining > 0)
             if not all_lots:
                 lots = lots.where(Lot.expires_at <= cutoff)
             for lot in self.session.execute(lots):
@@ -228,7 +234,7 @@ class LedgerBook:
                     Lot.remaining,
                     Lot.expires_on,
                     Lot.expires_at,
-                ).where(Lot.entry_id.in_(part))
+                ).where(among(Lot.entry_id, part, postgresql=self.db.is_postgresql))
             ):
                 state = self.members[lot.member_id]
                 open_lot = state.lots.get(lot.entry_id)
@@ -509,49 +515,45 @@ class LedgerBook:
         for row in self._new_lots:
             if row["entry_id"] in self._lot_updates:
                 row["remaining"] = self._lot_updates.pop(row["entry_id"])
-        if self._entries:
-            session.execute(insert(LedgerEntry), self._entries)
-        if self._new_lots:
-            session.execute(insert(Lot), self._new_lots)
-        if self._new_debts:
-            session.execute(insert(Debt), self._new_debts)
-        if self._allocations:
-            session.execute(insert(AllocationRow), self._allocations)
-        if self._lot_updates:
-            session.connection().execute(
-                update(Lot.__table__)  # type: ignore[arg-type]
-                .where(Lot.__table__.c.entry_id == _bind("b_id"))
-                .values(remaining=_bind("b_remaining")),
-                [
-                    {"b_id": lot_id, "b_remaining": remaining}
-                    for lot_id, remaining in self._lot_updates.items()
-                    if lot_id not in new_lot_ids
-                ],
-            )
-        debt_updates = [
-            {"b_id": debit_id, "b_unpaid": unpaid}
-            for debit_id, unpaid in self._debt_updates.items()
-            if debit_id not in new_debt_ids
-        ]
-        if debt_updates:
-            session.connection().execute(
-                update(Debt.__table__)  # type: ignore[arg-type]
-                .where(Debt.__table__.c.entry_id == _bind("b_id"))
-                .values(unpaid=_bind("b_unpaid")),
-                debt_updates,
-            )
+        insert_rows(session, _table(LedgerEntry), self._entries)
+        insert_rows(session, _table(Lot), self._new_lots)
+        insert_rows(session, _table(Debt), self._new_debts)
+        insert_rows(session, _table(AllocationRow), self._allocations)
+        update_rows(
+            session,
+            _table(Lot),
+            "entry_id",
+            [
+                {"entry_id": lot_id, "remaining": remaining}
+                for lot_id, remaining in self._lot_updates.items()
+                if lot_id not in new_lot_ids
+            ],
+        )
+        update_rows(
+            session,
+            _table(Debt),
+            "entry_id",
+            [
+                {"entry_id": debit_id, "unpaid": unpaid}
+                for debit_id, unpaid in self._debt_updates.items()
+                if debit_id not in new_debt_ids
+            ],
+        )
         changed = [m for m in self.members.values() if m.changed]
-        if changed:
-            session.connection().execute(
-                update(Member.__table__)  # type: ignore[arg-type]
-                .where(Member.__table__.c.id == _bind("b_id"))
-                .values(
-                    points_balance=_bind("b_balance"),
-                    points_debt=_bind("b_debt"),
-                    updated_at=self.now,
-                ),
-                [{"b_id": m.member_id, "b_balance": m.balance, "b_debt": m.debt} for m in changed],
-            )
+        update_rows(
+            session,
+            _table(Member),
+            "id",
+            [
+                {
+                    "id": m.member_id,
+                    "points_balance": m.balance,
+                    "points_debt": m.debt,
+                    "updated_at": self.now,
+                }
+                for m in changed
+            ],
+        )
         for m in changed:
             m.changed = False
         self._entries.clear()
@@ -580,5 +582,7 @@ class LedgerBook:
         return len(self._entries)
 
 
-def _bind(name: str) -> Any:
-    return bindparam(name)
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
