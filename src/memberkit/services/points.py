@@ -563,13 +563,15 @@ def post_bulk(
     with db.write() as session:
         batch: list[BulkPosting] = []
         position = 0
+        # One book for the whole call: members stay locked (and their state
+        # current) until commit, so later batches need not load them again.
+        book = LedgerBook(session, db, zone=zone, now=moment)
 
         def run(batch: Sequence[BulkPosting], first: int) -> None:
             nonlocal posted, replayed, expired
             keys = [p.key for p in batch if p.key is not None]
             stored = find_keys(session, keys) if keys else {}
             todo: list[tuple[int, BulkPosting]] = []
-            book = LedgerBook(session, db, zone=zone, now=moment)
             for index, posting in enumerate(batch, start=first):
                 if posting.points == 0:
                     raise UsageError(f"posting {index}: points must not be 0")
@@ -588,10 +590,8 @@ def post_bulk(
                     replayed += 1
                     continue
                 todo.append((index, posting))
-            book.load(
-                {p.member_id for _, p in todo},
-                all_lots=any(p.points < 0 for _, p in todo),
-            )
+            book.load({p.member_id for _, p in todo if p.points > 0}, all_lots=False)
+            book.load({p.member_id for _, p in todo if p.points < 0}, all_lots=True)
             expired += book.entries_pending
             book.reserve_entry_ids(len(todo))
             for index, posting in todo:

@@ -75,6 +75,8 @@ class MemberState:
     lots: dict[int, OpenLot] = field(default_factory=dict)
     debts: dict[int, int] = field(default_factory=dict)  # debit entry id -> unpaid
     changed: bool = False
+    # False when only the lots due to expire were loaded (enough for credits).
+    all_lots: bool = True
 
     def lot_states(self) -> list[LotState]:
         return [LotState(lot.lot_id, lot.remaining, lot.expires_on) for lot in self.lots.values()]
@@ -169,11 +171,17 @@ class LedgerBook:
 
         Lots whose expiry instant is at or before ``expire_at`` (default: now) are
         expired first. With ``all_lots=False`` only those lots are loaded: enough
-        for credits, since a member who owes points has no open lots.
+        for credits, since a member who owes points has no open lots. Members
+        already in the book keep their state (it is locked and current); their
+        remaining lots are fetched if now needed.
         """
         cutoff = expire_at or self.now
         pg = self.db.is_postgresql
-        ids = sorted(set(member_ids) - set(self.members))
+        wanted = set(member_ids)
+        ids = sorted(wanted - set(self.members))
+        refill = sorted(
+            i for i in wanted if i in self.members and all_lots and not self.members[i].all_lots
+        )
         for part in chunked(ids):
             query = select(
                 Member.id,
@@ -189,7 +197,7 @@ class LedgerBook:
                     f"Shopify customer {row.shopify_id}" if row.shopify_id else f"member {row.id}"
                 )
                 self.members[row.id] = MemberState(
-                    row.id, label, int(row.points_balance), int(row.points_debt)
+                    row.id, label, int(row.points_balance), int(row.points_debt), all_lots=all_lots
                 )
             missing = [i for i in part if i not in self.members]
             if missing:
@@ -200,26 +208,35 @@ class LedgerBook:
                 )
             ):
                 self.members[debt.member_id].debts[debt.entry_id] = int(debt.unpaid)
-            lots = select(
-                Lot.entry_id,
-                Lot.member_id,
-                Lot.points,
-                Lot.remaining,
-                Lot.expires_on,
-                Lot.expires_at,
-            ).where(among(Lot.member_id, part, postgresql=pg), Lot.remaining > 0)
-            if not all_lots:
-                lots = lots.where(Lot.expires_at <= cutoff)
-            for lot in self.session.execute(lots):
-                self.members[lot.member_id].lots[lot.entry_id] = OpenLot(
-                    lot.entry_id,
-                    int(lot.points),
-                    int(lot.remaining),
-                    lot.expires_on,
-                    lot.expires_at,
-                )
-        for member_id in ids:
+            self._load_open_lots(part, due_by=None if all_lots else cutoff)
+        for part in chunked(refill):
+            self._load_open_lots(part, due_by=None)
+            for member_id in part:
+                self.members[member_id].all_lots = True
+        for member_id in (*ids, *refill):
             self.expire_due(self.members[member_id], at=cutoff)
+
+    def _load_open_lots(self, member_ids: Sequence[int], *, due_by: dt.datetime | None) -> None:
+        query = select(
+            Lot.entry_id,
+            Lot.member_id,
+            Lot.points,
+            Lot.remaining,
+            Lot.expires_on,
+            Lot.expires_at,
+        ).where(
+            among(Lot.member_id, member_ids, postgresql=self.db.is_postgresql), Lot.remaining > 0
+        )
+        if due_by is not None:
+            query = query.where(Lot.expires_at <= due_by)
+        for lot in self.session.execute(query):
+            lots = self.members[lot.member_id].lots
+            # What this book already knows (or has changed and not flushed) wins.
+            if lot.entry_id in lots or lot.entry_id in self._lot_updates:
+                continue
+            lots[lot.entry_id] = OpenLot(
+                lot.entry_id, int(lot.points), int(lot.remaining), lot.expires_on, lot.expires_at
+            )
 
     def load_lots(self, lot_ids: Iterable[int]) -> dict[int, OpenLot]:
         """Specific lots (open or not), for reversals; added to their members' state."""
