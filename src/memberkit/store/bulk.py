@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, any_, bindparam, update
+from sqlalchemy import Table, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -95,7 +95,7 @@ def update_rows(session: Session, table: Table, key: str, rows: Sequence[dict[st
     """Update ``table`` from ``rows`` (dicts of ``key`` plus the columns to set).
 
     PostgreSQL: ``COPY`` into a temporary table, then one ``UPDATE ... FROM``.
-    SQLite: one ``executemany`` of ``UPDATE ... WHERE key = ?``.
+    SQLite: one driver ``executemany`` of ``UPDATE ... WHERE key = ?``.
     """
     if not rows:
         return
@@ -103,12 +103,16 @@ def update_rows(session: Session, table: Table, key: str, rows: Sequence[dict[st
     values = [c for c in columns if c != key]
     connection = session.connection()
     if connection.dialect.name != "postgresql":
-        connection.execute(
-            update(table)
-            .where(table.c[key] == bindparam(f"b_{key}"))
-            .values({c: bindparam(f"b_{c}") for c in values}),
-            [{f"b_{c}": row[c] for c in columns} for row in rows],
-        )
+        ordered = [*values, key]
+        data = _tuples(rows, ordered, _processors(table, ordered, session))
+        raw_sqlite = connection.connection.driver_connection
+        assert raw_sqlite is not None
+        sets = ", ".join(f"{c} = ?" for c in values)
+        cursor = raw_sqlite.cursor()
+        try:
+            cursor.executemany(f"UPDATE {table.name} SET {sets} WHERE {key} = ?", data)  # noqa: S608
+        finally:
+            cursor.close()
         return
     data = _tuples(rows, columns, _processors(table, columns, session))
     raw = connection.connection.driver_connection
