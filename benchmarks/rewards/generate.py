@@ -31,11 +31,13 @@ import json
 import sys
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from random import Random
+from typing import TypeVar
 
+T = TypeVar("T")
 HOLDER_SHARE = 0.6
 REJECT_SHARE = 0.002
 BATCH_ROWS = 20_000
@@ -175,6 +177,11 @@ VALUES = (
     (5000, ('"50.00"', "50")),
 )
 VALUE_WEIGHTS = (20, 8, 30, 8, 14, 10, 7, 3)
+VALUE_POOL = [v for v, w in zip(VALUES, VALUE_WEIGHTS, strict=True) for _ in range(w)]
+CODE_COUNT_POOL = [
+    n for n, w in zip(range(1, 7), (30, 25, 18, 12, 9, 6), strict=True) for _ in range(w)
+]
+CLOCK = [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)]
 MIN_SPENDS = ('"0.00"', '"25.00"', '"50.00"', "50", '"75.00"', "100", '"100.00"', "0")
 NON_MEMBER_CODES = ("WELCOME10", "SUMMER15", "FREESHIP", "BFCM25", "STAFF20", "NEWSLETTER5")
 PRODUCTS = (
@@ -217,6 +224,19 @@ def code_for(number: int) -> str:
     """A unique code per number: an odd multiplier mod 2**40 is a bijection."""
     x = (number * 0x9E3779B1 + 0x5DEECE66D) & MASK40
     return f"DIV-{PAIR[x >> 30]}{PAIR[(x >> 20) & 1023]}-{PAIR[(x >> 10) & 1023]}{PAIR[x & 1023]}"
+
+
+class FastRandom(Random):
+    """Cheap draws: ``int(random() * n)`` is plenty for synthetic data, and 10x faster."""
+
+    def below(self, n: int) -> int:
+        return int(self.random() * n)
+
+    def between(self, low: int, high: int) -> int:
+        return low + int(self.random() * (high - low + 1))
+
+    def pick(self, items: Sequence[T]) -> T:
+        return items[int(self.random() * len(items))]
 
 
 @dataclass(frozen=True)
@@ -267,7 +287,7 @@ class Generator:
 
     def __init__(self, params: Params) -> None:
         self.p = params
-        self.rng = Random(params.seed)
+        self.rng = FastRandom(params.seed)
         self.today_ord = params.today.toordinal()
         self.iso = {o: dt.date.fromordinal(o).isoformat() for o in self._ordinals()}
         self.next_code = 0
@@ -306,11 +326,11 @@ class Generator:
     def _code(self, expiry: int | None, spaced: bool, cents: int | None = None) -> Code:
         rng = self.rng
         if cents is None:
-            cents, spellings = rng.choices(VALUES, VALUE_WEIGHTS)[0]
+            cents, spellings = rng.pick(VALUE_POOL)
         else:
             spellings = next(s for c, s in VALUES if c == cents)
-        value = rng.choice(spellings)
-        min_spend = rng.choice(MIN_SPENDS)
+        value = rng.pick(spellings)
+        min_spend = rng.pick(MIN_SPENDS)
         code = self._new_code()
         sep, colon = (", ", ": ") if spaced else (",", ":")
         if expiry is None:
@@ -349,18 +369,18 @@ class Generator:
         if r < 0.18:
             self.counts["codes_expiring_today"] += 1
             return self.today_ord
-        return self.today_ord + self.rng.randint(1, 540)
+        return self.today_ord + self.rng.between(1, 540)
 
     def _history(self, kind: str, spaced: bool) -> str:
         """A used or expired list, as earlier runs of the update would have left it."""
         rng = self.rng
         sep, colon = (", ", ": ") if spaced else (",", ":")
         items = []
-        for _ in range(rng.choice((1, 1, 1, 2, 2, 3))):
-            c = self._code(self.today_ord - rng.randint(30, 400), spaced)
-            stamp = self.iso[self.today_ord - rng.randint(1, 700)]
+        for _ in range(rng.pick((1, 1, 1, 2, 2, 3))):
+            c = self._code(self.today_ord - rng.between(30, 400), spaced)
+            stamp = self.iso[self.today_ord - rng.between(1, 700)]
             if kind == "used":
-                order = f"#{rng.randint(1000, 99999)}"
+                order = f"#{rng.between(1000, 99999)}"
                 extra = f'{sep}"used_at"{colon}"{stamp}"{sep}"order"{colon}"{order}"'
             else:
                 extra = f'{sep}"expired_at"{colon}"{stamp}"'
@@ -389,11 +409,11 @@ class Generator:
         reject_no = 0
         base_id = 6_400_000_000_000
         for i, kind in enumerate(kinds):
-            cid = str(base_id + i * 64 + rng.randrange(64))
+            cid = str(base_id + i * 64 + rng.below(64))
             if rng.random() < 0.05:
                 cid = "'" + cid
-            fi = rng.randrange(len(FIRST_NAMES))
-            li = rng.randrange(len(LAST_NAMES))
+            fi = rng.below(len(FIRST_NAMES))
+            li = rng.below(len(LAST_NAMES))
             email = f"{FIRST_ASCII[fi]}.{LAST_ASCII[li]}{i}@{DOMAINS[i % len(DOMAINS)]}"
             r = rng.random()
             if r < 0.03:
@@ -414,7 +434,7 @@ class Generator:
                     reject_kind = "malformed_json"
                 self.reject_counts[reject_kind] = self.reject_counts.get(reject_kind, 0) + 1
                 codes = self._best_first(
-                    [self._code(self._future_expiry(), spaced) for _ in range(rng.randint(1, 4))]
+                    [self._code(self._future_expiry(), spaced) for _ in range(rng.between(1, 4))]
                 )
                 texts = [c.text for c in codes]
                 if reject_kind == "malformed_json":
@@ -427,7 +447,7 @@ class Generator:
                     elif reject_kind == "three_decimals":
                         texts[0] = _set_value(texts[0], "12.345")
                     elif reject_kind == "bad_expiry":
-                        bad = rng.choice(('"2027-02-30"', '"31/03/2027"', '"next spring"'))
+                        bad = rng.pick(('"2027-02-30"', '"31/03/2027"', '"next spring"'))
                         texts[0] = _set_expiry(texts[0], bad)
                     elif reject_kind == "duplicate_email":
                         email = self.last_email.upper() if reject_no % 2 else self.last_email
@@ -446,7 +466,7 @@ class Generator:
                     expired_cell = self._history("expired", spaced)
             else:
                 counts["holders"] += 1
-                n = rng.choices((1, 2, 3, 4, 5, 6), (30, 25, 18, 12, 9, 6))[0]
+                n = rng.pick(CODE_COUNT_POOL)
                 codes = [self._code(self._future_expiry(), spaced) for _ in range(n)]
                 counts["codes_available_in"] += n
                 if kind == "stable":
@@ -483,7 +503,7 @@ class Generator:
                         counts["changed_by_expired"] += 1
                         k = 1 if rng.random() < 0.8 else 2
                         for _ in range(k):
-                            c = self._code(self.today_ord - rng.randint(1, 300), spaced)
+                            c = self._code(self.today_ord - rng.between(1, 300), spaced)
                             codes.append(c)
                         counts["codes_moved_to_expired"] += k
                         counts["codes_available_in"] += k
@@ -509,7 +529,7 @@ class Generator:
                     counts["customers_without_email"] += 1
             batch.append(self._customer_row(cid, email, fi, li, available, used_cell, expired_cell))
             if kind != "reject" and rng.random() < 0.06:
-                for _ in range(rng.choice((1, 1, 2))):
+                for _ in range(rng.pick((1, 1, 2))):
                     batch.append(self._address_row(cid, fi, li))
             if len(batch) >= BATCH_ROWS:
                 counts["customer_rows"] += len(batch)
@@ -522,9 +542,9 @@ class Generator:
         rng = self.rng
         items = []
         for _ in range(330):
-            c = self._code(self.today_ord - rng.randint(30, 400), False)
+            c = self._code(self.today_ord - rng.between(30, 400), False)
             items.append(
-                c.text[:-1] + f',"used_at":"2025-01-02","order":"#{rng.randint(1000, 9999)}"}}'
+                c.text[:-1] + f',"used_at":"2025-01-02","order":"#{rng.between(1000, 9999)}"}}'
             )
         return "[" + ",".join(items) + "]"
 
@@ -533,12 +553,12 @@ class Generator:
     ) -> list[str]:
         rng = self.rng
         first, last = FIRST_NAMES[fi], LAST_NAMES[li]
-        created = self.today_ord - rng.randint(30, 2900)
+        created = self.today_ord - rng.between(30, 2900)
         created_at = f"{self.iso[created]} {self._clock()} +0000"
-        updated = rng.randint(created, self.today_ord - 1)
+        updated = rng.between(created, self.today_ord - 1)
         updated_at = f"{self.iso[updated]} {self._clock()} +0000"
-        state = rng.choices(STATES_NAMES, STATES_WEIGHTS)[0]
-        orders = rng.randrange(40)
+        state = rng.pick(STATE_POOL)
+        orders = rng.below(40)
         has_address = rng.random() < 0.3
         row = [
             cid,
@@ -546,17 +566,17 @@ class Generator:
             "MERGE",
             first,
             last,
-            f"+44 7700 {rng.randrange(900000, 999999)}" if rng.random() < 0.25 else "",
+            f"+44 7700 {rng.between(900000, 999998)}" if rng.random() < 0.25 else "",
             state,
             "TRUE" if rng.random() < 0.55 else "FALSE",
             "FALSE",
             created_at,
             updated_at,
-            rng.choice(NOTES) if rng.random() < 0.01 else "",
+            rng.pick(NOTES) if rng.random() < 0.01 else "",
             "TRUE" if state == "enabled" else "FALSE",
             "FALSE",
-            rng.choice(TAGS),
-            f"{orders * rng.randint(10, 90)}.{rng.randrange(100):02d}",
+            rng.pick(TAGS),
+            f"{orders * rng.between(10, 90)}.{rng.below(100):02d}",
             str(orders),
         ]
         if has_address:
@@ -570,11 +590,11 @@ class Generator:
 
     def _clock(self) -> str:
         rng = self.rng
-        return f"{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}"
+        return CLOCK[rng.below(86400)]
 
     def _address(self, fi: int, li: int, kind: str) -> list[str]:
         rng = self.rng
-        city, province, country, zip_code = rng.choice(CITIES)
+        city, province, country, zip_code = rng.pick(CITIES)
         return [
             kind,
             "MERGE",
@@ -582,8 +602,8 @@ class Generator:
             LAST_NAMES[li],
             "",
             "" if rng.random() < 0.9 else "Alpine Club Ltd",
-            f"{rng.randint(1, 200)} {rng.choice(STREETS)}",
-            "" if rng.random() < 0.8 else f"Flat {rng.randint(1, 30)}",
+            f"{rng.between(1, 200)} {rng.pick(STREETS)}",
+            "" if rng.random() < 0.8 else f"Flat {rng.between(1, 30)}",
             city,
             "",
             province,
@@ -721,8 +741,7 @@ class Generator:
         yield batch
 
 
-STATES_NAMES = [s for s, _ in STATES]
-STATES_WEIGHTS = [w for _, w in STATES]
+STATE_POOL = [s for s, w in STATES for _ in range(w)]
 EMPTY_ADDRESS = [""] * (CUSTOMER_COLUMNS.index(AVAILABLE_COL) - ADDRESS_START)
 BLANK_HEAD = [""] * (ADDRESS_START - 1)
 
