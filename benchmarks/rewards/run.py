@@ -182,6 +182,48 @@ def run_once(command: list[str], folder: Path) -> tuple[int, float, float, str]:
     )
 
 
+def read_summary(folder: Path) -> dict[str, str]:
+    """The last ``summary`` line of logs/process.log as key=value pairs (empty if none)."""
+    log = folder / "logs" / "process.log"
+    if not log.exists():
+        return {}
+    lines = [
+        x for x in log.read_text(encoding="utf-8", errors="replace").splitlines() if "summary" in x
+    ]
+    return dict(re.findall(r"(\w+)=(\S+)", lines[-1])) if lines else {}
+
+
+def compare_summary(summary: dict[str, str], expected: dict[str, Any]) -> list[str]:
+    """Differences between the update's own summary and expected.json, for known keys."""
+    usage = expected["usage"]
+    acceptable: dict[str, set[int]] = {
+        "changed": {expected["changed"]},
+        "rejected": {expected["rejected"]},
+        "processed": {expected["processed"]},
+        "skipped_repeated_id": {expected["repeated_id_rows_skipped"]},
+        "customers_read": {expected["customer_rows"]},
+        "codes_moved_to_used": {expected["codes"]["moved_to_used"]},
+        "codes_moved_to_expired": {expected["codes"]["moved_to_expired"]},
+        "usage_rejected": {usage["rejected_rows"]},
+        # counted per occurrence or per distinct code: the issue does not say which
+        "unmatched_already_used": {
+            usage["unmatched_already_used"],
+            usage["unmatched_already_used_distinct"],
+        },
+        "unmatched_not_member_code": {
+            usage["unmatched_not_member"],
+            usage["unmatched_not_member_distinct"],
+        },
+    }
+    problems = []
+    for key, wanted in acceptable.items():
+        if key in summary and summary[key].isdigit() and int(summary[key]) not in wanted:
+            problems.append(
+                f"{key}={summary[key]} (expected {' or '.join(map(str, sorted(wanted)))})"
+            )
+    return problems
+
+
 def explain_failure(code: int, stderr: str) -> str:
     if code == 2 and re.search(r"No such command|no such option|Got unexpected extra", stderr):
         return (
@@ -254,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
             key: (outputs[key], expected["outputs"][want])
             for key, (_, want) in OUTPUT_FILES.items()
         }
+        summary = read_summary(folder)
+        summary_problems = compare_summary(summary, expected)
         mismatched = sorted(k for k, (got, want) in checks.items() if got != want)
         record = {
             "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -278,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
             "outputs": outputs,
             "expected_outputs": {k: want for k, (_, want) in checks.items()},
             "outputs_match_expected": not mismatched,
+            "summary": summary,
+            "summary_problems": summary_problems,
             "meets_target": code in (0, 3)
             and wall <= TARGET_SECONDS
             and peak_mb <= TARGET_PEAK_MB
@@ -294,6 +340,10 @@ def main(argv: list[str] | None = None) -> int:
             note = "" if got == want else "   <-- expected " + f"{want:,}"
             shown = "missing" if got is None else f"{got:,}"
             print(f"    {key:18} {shown:>12}{note}")
+        if summary:
+            print(f"    summary: {'matches expected.json' if not summary_problems else 'differs'}")
+        for problem in summary_problems:
+            print(f"    summary differs: {problem}")
         if code not in (0, 3):
             reason = explain_failure(code, stderr)
             print(f"    the update failed: {reason}", file=sys.stderr)
