@@ -1,0 +1,98 @@
+"""The rewards update's database mirror: changed members and wallets, and a record of each run.
+
+After each daily rewards update the database should match Shopify: the
+members the update changed (profile fields and reward-code wallets) are
+upserted, and the run itself (date, counts, output files) is recorded. Both
+happen in ``record_rewards_run`` over plain data, so the update service only
+has to hand over what it already knows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from memberkit.domain.members import MemberRecord
+from memberkit.services.members import UpsertResult, upsert_members_from_export
+from memberkit.store.database import Database
+from memberkit.store.models import RewardsRun
+
+
+@dataclass(frozen=True)
+class RewardsRunView:
+    """A recorded rewards run."""
+
+    id: int
+    run_date: dt.date
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    counts: dict[str, int]
+    output_files: list[str]
+    members_changed: int
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        data = dict(self.__dict__)
+        data["run_date"] = self.run_date.isoformat()
+        data["started_at"] = self.started_at.isoformat()
+        data["finished_at"] = self.finished_at.isoformat()
+        return data
+
+
+def _view(run: RewardsRun) -> RewardsRunView:
+    return RewardsRunView(
+        id=run.id,
+        run_date=run.run_date,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        counts=dict(json.loads(run.counts)),
+        output_files=list(json.loads(run.output_files)),
+        members_changed=run.members_changed,
+    )
+
+
+def record_rewards_run(
+    db: Database,
+    *,
+    run_date: dt.date,
+    started_at: dt.datetime,
+    finished_at: dt.datetime,
+    counts: Mapping[str, int],
+    output_files: Sequence[Path | str],
+    changed_members: Iterable[MemberRecord],
+) -> tuple[RewardsRunView, UpsertResult]:
+    """Upsert the members a rewards run changed, then record the run.
+
+    The member upsert is one transaction and the run record another, written
+    after it: a recorded run always means its members are in the database.
+    """
+    upserted = upsert_members_from_export(db, records=changed_members, now=finished_at)
+    with db.write() as session:
+        run = RewardsRun(
+            run_date=run_date,
+            started_at=started_at,
+            finished_at=finished_at,
+            counts=json.dumps(dict(counts), sort_keys=True),
+            output_files=json.dumps([str(p) for p in output_files]),
+            members_changed=upserted.created + upserted.updated,
+        )
+        session.add(run)
+        session.flush()
+        return _view(run), upserted
+
+
+def recent_rewards_runs(db: Database, *, limit: int = 20) -> list[RewardsRunView]:
+    """The latest recorded runs, newest first."""
+    with db.read() as session:
+        return [
+            _view(run)
+            for run in session.scalars(
+                select(RewardsRun).order_by(RewardsRun.id.desc()).limit(limit)
+            )
+        ]
