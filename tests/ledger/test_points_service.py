@@ -333,3 +333,23 @@ def test_bulk_posting_is_all_or_nothing(db: Database, member: int) -> None:
     assert_consistent(db, member, 0)
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(LedgerEntry)) == 0
+
+
+def test_a_key_taken_concurrently_by_another_member_is_reported_as_a_conflict(
+    db: Database, member: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unique index catches a race the key lookup cannot see; the retry reports it."""
+    other = create_member(db, email="racer@example.com", now=NOW)
+    add(db, other, 10, key="shared")
+    real_find_keys = points.find_keys
+    calls = []
+
+    def blind_first_time(session: object, keys: object) -> object:
+        calls.append(keys)
+        return {} if len(calls) == 1 else real_find_keys(session, keys)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(points, "find_keys", blind_first_time)
+    with pytest.raises(IdempotencyConflictError, match=r"'shared'.*member_id"):
+        add(db, member, 10, key="shared")
+    assert len(calls) == 2
+    assert_consistent(db, member, 0)

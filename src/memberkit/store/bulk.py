@@ -10,11 +10,13 @@ inside the session's current transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Table, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 
@@ -68,10 +70,28 @@ def among(column: Any, values: Sequence[Any], *, postgresql: bool) -> Any:
     return column.in_(values)
 
 
+@contextmanager
+def _driver_errors(session: Session, statement: str) -> Iterator[None]:
+    """Re-raise the driver's integrity errors as SQLAlchemy's, as the ORM would."""
+    dbapi = session.get_bind().dialect.loaded_dbapi
+    try:
+        yield
+    except dbapi.IntegrityError as exc:
+        raise IntegrityError(statement, None, exc) from exc
+
+
 def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows`` (dicts with the same keys) into ``table`` in the current transaction."""
+    """Insert ``rows`` (dicts with the same keys) into ``table`` in the current transaction.
+
+    A unique or foreign-key violation raises ``sqlalchemy.exc.IntegrityError``.
+    """
     if not rows:
         return
+    with _driver_errors(session, f"INSERT INTO {table.name}"):
+        _insert_rows(session, table, rows)
+
+
+def _insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     columns = list(rows[0])
     data = _tuples(rows, columns, _processors(table, columns, session))
     connection = session.connection()
