@@ -80,6 +80,7 @@ class Database:
 def _install_sqlite_events(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        """WAL, foreign keys, busy timeout; BEGIN is left to ``on_begin``."""
         # Let SQLAlchemy's "begin" event issue BEGIN itself (the pysqlite recipe).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -93,6 +94,7 @@ def _install_sqlite_events(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
+        """``BEGIN IMMEDIATE`` unless the engine asked for ``DEFERRED`` (reads)."""
         mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
         connection.exec_driver_sql(f"BEGIN {mode}")
 

@@ -79,9 +79,11 @@ class MemberState:
     all_lots: bool = True
 
     def lot_states(self) -> list[LotState]:
+        """The open lots as the domain rules take them."""
         return [LotState(lot.lot_id, lot.remaining, lot.expires_on) for lot in self.lots.values()]
 
     def debt_states(self) -> list[DebtState]:
+        """The unpaid debts as the domain rules take them."""
         return [DebtState(debit_id, unpaid) for debit_id, unpaid in self.debts.items() if unpaid]
 
 

@@ -52,6 +52,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        """Aware datetime -> naive UTC; a naive one is a programming error."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -59,6 +60,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        """Naive UTC from the database -> aware UTC."""
         if value is None:
             return None
         assert isinstance(value, dt.datetime)
