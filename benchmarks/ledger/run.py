@@ -43,12 +43,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import data_dir  # noqa: E402
+from generate import data_dir
 
-from memberkit.domain.members import MemberRecord  # noqa: E402
-from memberkit.services.members import upsert_members_from_export  # noqa: E402
-from memberkit.services.points import BulkPosting, post_bulk  # noqa: E402
-from memberkit.store.database import Database, open_database  # noqa: E402
+from memberkit.domain.members import MemberRecord
+from memberkit.services.members import upsert_members_from_export
+from memberkit.services.points import BulkPosting, post_bulk
+from memberkit.store.database import Database, open_database
 
 OUT = Path(__file__).resolve().parents[1] / "out"
 ZONE = ZoneInfo("Europe/London")
@@ -115,9 +115,10 @@ def read_members(folder: Path, changed_every: int = 0) -> list[MemberRecord]:
     with (folder / "members.csv").open(encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             number = int(row["member"])
-            available: tuple[str, ...] = (f"WELCOME-{number}",)
+            codes = [{"code": f"WELCOME-{number}", "value": "5.00"}]
             if changed_every and number % changed_every == 0:
-                available = (*available, f"BDAY-{number}")
+                codes.append({"code": f"BDAY-{number}", "value": "10.00"})
+            available = json.dumps(codes)
             records.append(
                 MemberRecord(
                     shopify_id=row["shopify_id"],
@@ -126,8 +127,8 @@ def read_members(folder: Path, changed_every: int = 0) -> list[MemberRecord]:
                     last_name=row["last_name"],
                     account_state="enabled",
                     codes_available=available,
-                    codes_used=(),
-                    codes_expired=(),
+                    codes_used="[]",
+                    codes_expired="[]",
                 )
             )
     return records
@@ -200,7 +201,9 @@ MEMBER_COLUMNS = (
 )
 
 
-def phase_rows(rows: dict[str, list[tuple[Any, ...]]], kind: str) -> dict[str, list[tuple[Any, ...]]]:
+def phase_rows(
+    rows: dict[str, list[tuple[Any, ...]]], kind: str
+) -> dict[str, list[tuple[Any, ...]]]:
     """The rows one phase wrote: credits -> their entries and lots; debits -> entries,
     debts and allocations."""
     entries = [r for r in rows["ledger_entries"] if r[2] == kind]
@@ -257,7 +260,9 @@ def bare_postgres(url: str, phases: list[dict[str, list[tuple[Any, ...]]]]) -> l
     return times
 
 
-def run_one(kind: str, folder: Path, size: int, keys: bool, postgres_url: str | None) -> dict[str, Any]:
+def run_one(
+    kind: str, folder: Path, size: int, keys: bool, postgres_url: str | None
+) -> dict[str, Any]:
     """Mirror, service and bare measurements on one database."""
     result: dict[str, Any] = {"database": kind}
     with database(kind, f"ledger-service-{size}", postgres_url) as url:
@@ -279,7 +284,10 @@ def run_one(kind: str, folder: Path, size: int, keys: bool, postgres_url: str | 
             outcome = post_bulk(db, postings=postings, zone=ZONE, now=NOW)
             result[f"{name}_s"] = time.perf_counter() - started
             result[f"{name}"] = outcome.posted
-            print(f"  {kind} service {name}: {outcome.posted} in {result[f'{name}_s']:.1f}s", flush=True)
+            print(
+                f"  {kind} service {name}: {outcome.posted} in {result[f'{name}_s']:.1f}s",
+                flush=True,
+            )
         db.dispose()
         rows = dump(url)
     result["rows"] = {table: len(data) for table, data in rows.items()}

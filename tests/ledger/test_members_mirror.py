@@ -20,7 +20,12 @@ def test_upsert_creates_then_updates_only_what_changed(db: Database) -> None:
     first = upsert_members_from_export(
         db,
         records=[
-            record("1", "Ann@Example.com", first_name="Ann", codes_available=("A1",)),
+            record(
+                "1",
+                "Ann@Example.com",
+                first_name="Ann",
+                codes_available='[{"code": "A1", "value": "5.00"}]',
+            ),
             record("2", "bo@example.com", first_name="Bo"),
         ],
         now=NOW,
@@ -29,8 +34,13 @@ def test_upsert_creates_then_updates_only_what_changed(db: Database) -> None:
     second = upsert_members_from_export(
         db,
         records=[
-            record("1", "ann@example.com", first_name="Ann", codes_available=("A1",)),
-            record("2", "bo@example.com", first_name="Bo", codes_used=("B9",)),
+            record(
+                "1",
+                "ann@example.com",
+                first_name="Ann",
+                codes_available='[{"code": "A1", "value": "5.00"}]',
+            ),
+            record("2", "bo@example.com", first_name="Bo", codes_used='[{"code": "B9"}]'),
         ],
         now=NOW,
     )
@@ -41,7 +51,7 @@ def test_upsert_creates_then_updates_only_what_changed(db: Database) -> None:
     )
     assert (third.created, third.updated, third.unchanged) == (0, 0, 1)
     bo = show_member(db, member="2")
-    assert bo.wallet == {"available": [], "used": ["B9"], "expired": []}
+    assert bo.wallet == {"available": [], "used": [{"code": "B9"}], "expired": []}
 
 
 def test_a_member_without_shopify_id_is_matched_by_email(db: Database) -> None:
@@ -62,10 +72,10 @@ def test_a_rewards_run_mirrors_changed_members_and_is_recorded(db: Database) -> 
         finished_at=NOW + dt.timedelta(seconds=42),
         counts={"customers": 2, "changed": 1},
         output_files=["output/customers_2027-03-01.xlsx"],
-        changed_members=[record("5", "dee@example.com", codes_expired=("OLD1",))],
+        changed_members=[record("5", "dee@example.com", codes_expired='[{"code": "OLD1"}]')],
     )
     assert upserted.created == 1 and run.members_changed == 1
-    assert show_member(db, member="dee@example.com").wallet["expired"] == ["OLD1"]
+    assert show_member(db, member="dee@example.com").wallet["expired"] == [{"code": "OLD1"}]
     assert [r.to_json()["counts"] for r in recent_rewards_runs(db)] == [
         {"changed": 1, "customers": 2}
     ]

@@ -33,7 +33,11 @@ def parse_member_ref(text: str) -> tuple[MemberRefKind, str]:
 
 @dataclass(frozen=True)
 class MemberRecord:
-    """A member as an export describes them; ``None`` means "not in this file"."""
+    """A member as an export describes them; ``None`` means "not in this file".
+
+    The wallet fields are the code metafields' JSON text, a list of code objects
+    exactly as the rewards update reads and writes them (``"[]"`` for none).
+    """
 
     shopify_id: str | None
     email: str | None
@@ -43,6 +47,6 @@ class MemberRecord:
     member_since: dt.date | None = None
     birthday: dt.date | None = None
     gender: str | None = None
-    codes_available: tuple[str, ...] | None = None
-    codes_used: tuple[str, ...] | None = None
-    codes_expired: tuple[str, ...] | None = None
+    codes_available: str | None = None
+    codes_used: str | None = None
+    codes_expired: str | None = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,7 +106,7 @@ class MemberView:
     tier: str | None
     points_balance: int
     points_debt: int
-    wallet: dict[str, list[str]]
+    wallet: dict[str, list[Any]]
     tier_history: list[TierChangeView] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -190,7 +189,7 @@ def _record_values(record: MemberRecord) -> dict[str, Any]:
     for name in _WALLET_FIELDS:
         codes = getattr(record, name)
         if codes is not None:
-            values[name] = json.dumps(list(codes))
+            values[name] = codes.strip() or "[]"
     return values
 
 

@@ -109,15 +109,15 @@ class Member(Base):
     # Sum of remaining lots minus debt; kept in step with the ledger.
     points_balance: Mapped[int] = mapped_column(BigInteger, default=0)
     points_debt: Mapped[int] = mapped_column(BigInteger, default=0)
-    # Reward-code wallet, JSON lists of codes (as in the rewards update).
+    # Reward-code wallet: the code metafields' JSON lists, as the rewards update writes them.
     codes_available: Mapped[str] = mapped_column(Text, default="[]")
     codes_used: Mapped[str] = mapped_column(Text, default="[]")
     codes_expired: Mapped[str] = mapped_column(Text, default="[]")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
-    def wallet(self) -> dict[str, list[str]]:
-        """The reward-code wallet as lists."""
+    def wallet(self) -> dict[str, list[Any]]:
+        """The reward-code wallet as lists (of code objects, as in the metafields)."""
         return {
             "available": list(json.loads(self.codes_available)),
             "used": list(json.loads(self.codes_used)),
