@@ -129,3 +129,25 @@ def test_db_upgrade_and_first_use_of_a_new_sqlite_file(tmp_path: Path) -> None:
     assert (tmp_path / "data" / "members.db").exists()
     upgraded = memberkit(config, "db", "upgrade")
     assert upgraded.returncode == 0 and "already at schema revision" in upgraded.stdout
+
+
+def test_members_show_prints_the_wallet_codes(database_url: str, config: Path) -> None:
+    from memberkit.domain.members import MemberRecord
+    from memberkit.services.members import upsert_members_from_export
+
+    db = open_database(database_url)
+    upsert_members_from_export(
+        db,
+        records=[
+            MemberRecord(
+                shopify_id="7001",
+                email="Ann@Example.com",
+                first_name="Ann",
+                codes_available='[{"code": "WELCOME-5", "value": "5.00"}]',
+            )
+        ],
+    )
+    db.dispose()
+    shown = memberkit(config, "members", "show", "ann@example.com")
+    assert shown.returncode == 0, shown.stderr
+    assert "Ann <Ann@Example.com>" in shown.stdout and "WELCOME-5" in shown.stdout

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import getpass
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -34,7 +34,8 @@ def show(member: MemberArg, config: ConfigOption = None, as_json: JsonOption = F
     debt = f" (owes {view.points_debt})" if view.points_debt else ""
     stdout.print(f"points:       {view.points_balance}{debt}", markup=False)
     for label, codes in view.wallet.items():
-        stdout.print(f"codes {label + ':':<10} {', '.join(codes) or '-'}", markup=False)
+        shown = ", ".join(_code_text(code) for code in codes) or "-"
+        stdout.print(f"codes {label + ':':<10} {shown}", markup=False)
     zone = settings.processing.zone
     for change in view.tier_history:
         stdout.print(
@@ -43,6 +44,13 @@ def show(member: MemberArg, config: ConfigOption = None, as_json: JsonOption = F
             f"({change.reason}, by {change.changed_by})",
             markup=False,
         )
+
+
+def _code_text(code: Any) -> str:
+    """A wallet entry as text: a code object's ``code``, or the entry itself."""
+    if isinstance(code, dict):
+        return str(code.get("code", code))
+    return str(code)
 
 
 @app.command("set-tier")
