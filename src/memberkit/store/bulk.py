@@ -114,7 +114,7 @@ def _insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]])
 def update_rows(session: Session, table: Table, key: str, rows: Sequence[dict[str, Any]]) -> None:
     """Update ``table`` from ``rows`` (dicts of ``key`` plus the columns to set).
 
-    PostgreSQL: ``COPY`` into a temporary table, then one ``UPDATE ... FROM``.
+    PostgreSQL: one ``UPDATE ... FROM unnest(arrays)``.
     SQLite: one driver ``executemany`` of ``UPDATE ... WHERE key = ?``.
     """
     if not rows:
@@ -134,20 +134,19 @@ def update_rows(session: Session, table: Table, key: str, rows: Sequence[dict[st
         finally:
             cursor.close()
         return
+    # PostgreSQL: one statement joining the table to the new values passed as
+    # arrays. unnest() makes the planner expect few rows, so it walks the
+    # primary key instead of scanning the whole table once per batch.
     data = _tuples(rows, columns, _processors(table, columns, session))
+    arrays = [list(column) for column in zip(*data, strict=True)]
+    types = [table.c[c].type.compile(dialect=connection.dialect) for c in columns]
+    unnest = ", ".join(f"%s::{sql_type}[]" for sql_type in types)
+    sets = ", ".join(f"{c} = v.{c}" for c in values)
     raw = connection.connection.driver_connection
     assert raw is not None
-    temp = f"tmp_update_{table.name}"
-    names = ", ".join(columns)
     with raw.cursor() as cursor:
-        create = f"CREATE TEMPORARY TABLE IF NOT EXISTS {temp} AS SELECT {names} FROM {table.name}"  # noqa: S608
-        cursor.execute(f"{create} WITH NO DATA")
-        cursor.execute(f"TRUNCATE {temp}")
-        with cursor.copy(f"COPY {temp} ({names}) FROM STDIN") as copy:
-            for row in data:
-                copy.write_row(row)
-        sets = ", ".join(f"{c} = {temp}.{c}" for c in values)
         cursor.execute(
-            f"UPDATE {table.name} SET {sets} FROM {temp} "  # noqa: S608
-            f"WHERE {table.name}.{key} = {temp}.{key}"
+            f"UPDATE {table.name} AS t SET {sets} "  # noqa: S608
+            f"FROM unnest({unnest}) AS v({', '.join(columns)}) WHERE t.{key} = v.{key}",
+            arrays,
         )
