@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import String, Table, func, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from memberkit.domain.ledger import (
@@ -219,26 +219,28 @@ class LedgerBook:
             self.expire_due(self.members[member_id], at=cutoff)
 
     def _load_open_lots(self, member_ids: Sequence[int], *, due_by: dt.datetime | None) -> None:
+        pg = self.db.is_postgresql
+        # SQLite stores dates and times as text; parsing each one costs more than
+        # the query, and open lots share few distinct dates: parse each text once.
+        expires_on: Any = Lot.expires_on if pg else type_coerce(Lot.expires_on, String)
+        expires_at: Any = Lot.expires_at if pg else type_coerce(Lot.expires_at, String)
         query = select(
-            Lot.entry_id,
-            Lot.member_id,
-            Lot.points,
-            Lot.remaining,
-            Lot.expires_on,
-            Lot.expires_at,
-        ).where(
-            among(Lot.member_id, member_ids, postgresql=self.db.is_postgresql), Lot.remaining > 0
-        )
+            Lot.entry_id, Lot.member_id, Lot.points, Lot.remaining, expires_on, expires_at
+        ).where(among(Lot.member_id, member_ids, postgresql=pg), Lot.remaining > 0)
         if due_by is not None:
             query = query.where(Lot.expires_at <= due_by)
-        for lot in self.session.execute(query):
-            lots = self.members[lot.member_id].lots
+        dates: dict[Any, dt.date | None] = {None: None}
+        times: dict[Any, dt.datetime | None] = {None: None}
+        for entry_id, member_id, points, remaining, on, at in self.session.execute(query):
+            lots = self.members[member_id].lots
             # What this book already knows (or has changed and not flushed) wins.
-            if lot.entry_id in lots or lot.entry_id in self._lot_updates:
+            if entry_id in lots or entry_id in self._lot_updates:
                 continue
-            lots[lot.entry_id] = OpenLot(
-                lot.entry_id, int(lot.points), int(lot.remaining), lot.expires_on, lot.expires_at
-            )
+            if on not in dates:
+                dates[on] = on if pg else dt.date.fromisoformat(on)
+            if at not in times:
+                times[at] = at if pg else dt.datetime.fromisoformat(at).replace(tzinfo=dt.UTC)
+            lots[entry_id] = OpenLot(entry_id, int(points), int(remaining), dates[on], times[at])
 
     def load_lots(self, lot_ids: Iterable[int]) -> dict[int, OpenLot]:
         """Specific lots (open or not), for reversals; added to their members' state."""
