@@ -70,6 +70,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_members")),
         sa.UniqueConstraint("email_key", name=op.f("uq_members_email_key")),
         sa.UniqueConstraint("shopify_id", name=op.f("uq_members_shopify_id")),
+        postgresql_with={"fillfactor": 80},
     )
     op.create_table(
         "ledger_entries",
@@ -183,10 +184,11 @@ def upgrade() -> None:
             ["member_id"], ["members.id"], name=op.f("fk_lots_member_id_members")
         ),
         sa.PrimaryKeyConstraint("entry_id", name=op.f("pk_lots")),
+        postgresql_with={"fillfactor": 80},
     )
     with op.batch_alter_table("lots", schema=None) as batch_op:
         batch_op.create_index("ix_lots_expires_at", ["expires_at"], unique=False)
-        batch_op.create_index("ix_lots_member_open", ["member_id", "remaining"], unique=False)
+        batch_op.create_index("ix_lots_member_id", ["member_id"], unique=False)
 
     op.create_table(
         "allocations",
@@ -215,7 +217,7 @@ def downgrade() -> None:
 
     op.drop_table("allocations")
     with op.batch_alter_table("lots", schema=None) as batch_op:
-        batch_op.drop_index("ix_lots_member_open")
+        batch_op.drop_index("ix_lots_member_id")
         batch_op.drop_index("ix_lots_expires_at")
 
     op.drop_table("lots")
