@@ -640,7 +640,7 @@ def post_bulk(
                 posted += 1
                 if keep_ids:
                     ids.append(row["id"])
-            book.flush()
+            book.flush(balances=False)
 
         for posting in postings:
             batch.append(posting)
@@ -650,4 +650,5 @@ def post_bulk(
                 batch = []
         if batch:
             run(batch, position)
+        book.flush()
     return BulkResult(posted, replayed, expired, ids)

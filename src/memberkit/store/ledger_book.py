@@ -524,15 +524,19 @@ class LedgerBook:
 
     # --- writing -------------------------------------------------------------------------
 
-    def flush(self) -> None:
-        """Write everything posted so far; the caller's transaction commits it."""
+    def flush(self, *, balances: bool = True) -> None:
+        """Write everything posted so far; the caller's transaction commits it.
+
+        ``balances=False`` writes only the new rows (entries, lots, debts,
+        allocations) and keeps the changed lot, debt and member balances for a
+        later flush: a bulk call updates each of those rows once, at the end,
+        instead of once per batch. The book's members stay locked meanwhile.
+        """
         session = self.session
-        # New debts created and changed in this book are written with their final value.
-        new_debt_ids = {row["entry_id"] for row in self._new_debts}
+        # Lots and debts created in this book are inserted with their current value.
         for row in self._new_debts:
             if row["entry_id"] in self._debt_updates:
                 row["unpaid"] = self._debt_updates.pop(row["entry_id"])
-        new_lot_ids = {row["entry_id"] for row in self._new_lots}
         for row in self._new_lots:
             if row["entry_id"] in self._lot_updates:
                 row["remaining"] = self._lot_updates.pop(row["entry_id"])
@@ -540,29 +544,32 @@ class LedgerBook:
         insert_rows(session, _table(Lot), self._new_lots)
         insert_rows(session, _table(Debt), self._new_debts)
         insert_rows(session, _table(AllocationRow), self._allocations)
+        self._entries.clear()
+        self._new_lots.clear()
+        self._new_debts.clear()
+        self._allocations.clear()
+        self._keys_in_book.clear()
+        if balances:
+            self._write_balances()
+        # Objects loaded earlier in this session may now be stale.
+        session.expire_all()
+
+    def _write_balances(self) -> None:
         update_rows(
-            session,
+            self.session,
             _table(Lot),
             "entry_id",
-            [
-                {"entry_id": lot_id, "remaining": remaining}
-                for lot_id, remaining in self._lot_updates.items()
-                if lot_id not in new_lot_ids
-            ],
+            [{"entry_id": i, "remaining": r} for i, r in self._lot_updates.items()],
         )
         update_rows(
-            session,
+            self.session,
             _table(Debt),
             "entry_id",
-            [
-                {"entry_id": debit_id, "unpaid": unpaid}
-                for debit_id, unpaid in self._debt_updates.items()
-                if debit_id not in new_debt_ids
-            ],
+            [{"entry_id": i, "unpaid": u} for i, u in self._debt_updates.items()],
         )
         changed = [m for m in self.members.values() if m.changed]
         update_rows(
-            session,
+            self.session,
             _table(Member),
             "id",
             [
@@ -577,15 +584,8 @@ class LedgerBook:
         )
         for m in changed:
             m.changed = False
-        self._entries.clear()
-        self._new_lots.clear()
-        self._new_debts.clear()
-        self._allocations.clear()
         self._lot_updates.clear()
         self._debt_updates.clear()
-        self._keys_in_book.clear()
-        # Objects loaded earlier in this session may now be stale.
-        session.expire_all()
 
     def pending_allocations(self, entry_id: int) -> tuple[tuple[int, int], ...]:
         """(lot id, points) used by a posted, not yet flushed entry."""
