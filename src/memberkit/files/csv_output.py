@@ -1,0 +1,47 @@
+"""CSV outputs: UTF-8, a header row, RFC 4180 quoting (CRLF, quotes doubled), staged.
+
+Import files (max-value, reviews) are written exactly as given; people-facing
+files (rejects) pass ``people_facing=True`` so formula-like cells get a ``'``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+from memberkit.files.formula import neutralise_row
+from memberkit.files.staging import StagedFile
+
+
+class CsvOutput:
+    """A CSV file written row by row to a temporary name; ``commit`` publishes it."""
+
+    def __init__(self, target: Path, header: Sequence[str], *, people_facing: bool = False) -> None:
+        self.staged = StagedFile(target)
+        self.people_facing = people_facing
+        self.rows_written = 0
+        self._fh = self.staged.temp.open("w", encoding="utf-8", newline="", buffering=1 << 20)
+        self._writer = csv.writer(self._fh, lineterminator="\r\n")
+        self._writer.writerow(neutralise_row(header) if people_facing else header)
+
+    @property
+    def target(self) -> Path:
+        return self.staged.target
+
+    def write(self, cells: Sequence[str]) -> None:
+        self._writer.writerow(neutralise_row(cells) if self.people_facing else cells)
+        self.rows_written += 1
+
+    def close(self) -> None:
+        """Finish writing (the file stays under its temporary name until ``commit``)."""
+        if not self._fh.closed:
+            self._fh.close()
+
+    def commit(self) -> Path:
+        self.close()
+        return self.staged.commit()
+
+    def discard(self) -> None:
+        self.close()
+        self.staged.discard()

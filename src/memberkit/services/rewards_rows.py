@@ -1,0 +1,275 @@
+"""One customer row of the export, through the rules and into the outputs.
+
+``CustomerRowProcessor.process`` is called once per record of the customers
+export and ends each row in exactly one way: processed, skipped as a repeated-ID
+(address) row, or rejected with a reason naming the column. It holds only what
+must outlive a row: the ids and emails seen, and which usage codes matched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from memberkit.config import CodesSettings
+from memberkit.domain.codes import (
+    CodeListError,
+    CodeParser,
+    RewardCode,
+    code_key,
+    code_texts,
+    dump_compact,
+    parse_code_objects,
+)
+from memberkit.domain.customers import CustomerIdError, customer_id
+from memberkit.domain.dates import leading_date
+from memberkit.domain.max_value import changed_properties
+from memberkit.domain.rewards import CodeUse, max_value_cells, max_value_row, update_wallet
+from memberkit.files.csv_output import CsvOutput
+from memberkit.files.customers_export import CustomersLayout
+from memberkit.files.formula import EXCEL_CELL_LIMIT, is_formula_like
+from memberkit.files.profile_cache import ProfileIndex
+from memberkit.files.rejects import RejectsFile
+from memberkit.files.xlsx_output import XlsxOutput
+from memberkit.services.rewards_report import RewardsCounts
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedCustomer:
+    """A customer whose codes changed, as written to the Matrixify import."""
+
+    shopify_id: str
+    email: str  # trimmed, as in the export; "" when the customer has none
+    available: list[dict[str, Any]]  # sorted best first
+    used: list[dict[str, Any]]
+    expired: list[dict[str, Any]]
+
+
+ChangedCustomerSink = Callable[[ChangedCustomer], None]
+
+
+def matrixify_header(codes: CodesSettings) -> list[str]:
+    """The Matrixify import columns, metafield names from the config."""
+    prefix = f"Metafield: {codes.namespace}."
+    return [
+        "ID",
+        "email",
+        "Command",
+        prefix + codes.available_key,
+        prefix + codes.used_key,
+        prefix + codes.expired_key,
+    ]
+
+
+def reviews_header(codes: CodesSettings) -> list[str]:
+    return ["Email", f"Metafield: {codes.namespace}.{codes.available_key}"]
+
+
+@dataclass
+class RowOutputs:
+    """Where processed rows go."""
+
+    customers: XlsxOutput
+    max_value: CsvOutput
+    reviews: CsvOutput
+    rejects: RejectsFile
+
+
+class RowRejected(Exception):
+    """Internal: this row is rejected for ``reason`` (``failed``: its update cannot be written)."""
+
+    def __init__(self, reason: str, *, failed: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.failed = failed
+
+
+class CustomerRowProcessor:
+    """Applies the rules to each customer row and writes the results."""
+
+    def __init__(
+        self,
+        *,
+        layout: CustomersLayout,
+        uses: Mapping[str, CodeUse],
+        today: dt.date,
+        parser: CodeParser,
+        outputs: RowOutputs,
+        counts: RewardsCounts,
+        profile_index: ProfileIndex | None = None,
+        on_changed: ChangedCustomerSink | None = None,
+    ) -> None:
+        self.layout = layout
+        self.uses = uses
+        self.today = today
+        self.parser = parser
+        self.outputs = outputs
+        self.counts = counts
+        self.profiles = profile_index.profiles if profile_index is not None else None
+        self.on_changed = on_changed
+        self.seen_ids: set[int] = set()
+        self.email_owner: dict[str, int] = {}
+        self.matched_keys: set[str] = set()
+        self.already_used_keys: set[str] = set()
+        columns = [layout.id, layout.email, layout.available, layout.used, layout.expired]
+        columns += [layout.account_state, layout.member_since]
+        self.width = max(c for c in columns if c is not None) + 1
+        self.header_width = len(layout.header)
+        self.today_text = today.isoformat()
+
+    def process(self, number: int, cells: list[str]) -> None:
+        """Handle one record (``number`` is its row in the file, the header being row 1)."""
+        self.counts.customers_read += 1
+        row = cells if len(cells) >= self.width else cells + [""] * (self.width - len(cells))
+        layout = self.layout
+        try:
+            shopify_id = customer_id(row[layout.id])
+        except CustomerIdError as exc:
+            self._reject(number, cells, RowRejected(f"{layout.name(layout.id)}: {exc}"))
+            return
+        numeric_id = int(shopify_id)
+        if numeric_id in self.seen_ids:
+            self.counts.skipped_repeated_id += 1
+            return
+        self.seen_ids.add(numeric_id)
+        try:
+            self._process(row, cells, shopify_id, numeric_id)
+        except RowRejected as rejected:
+            self._reject(number, cells, rejected)
+
+    def _reject(self, number: int, cells: list[str], rejected: RowRejected) -> None:
+        self.counts.rejected += 1
+        if rejected.failed:
+            self.counts.failed += 1
+        self.outputs.rejects.write(cells, rejected.reason)
+
+    def _process(self, row: list[str], cells: list[str], shopify_id: str, numeric_id: int) -> None:
+        layout = self.layout
+        if len(cells) > self.header_width and any(c.strip() for c in cells[self.header_width :]):
+            raise RowRejected(
+                f"row has {len(cells)} cells but the header has {self.header_width} "
+                "(a delimiter inside an unquoted cell?)"
+            )
+        email = row[layout.email].strip()
+        email_lower = email.lower()
+        if email:
+            self._check_cell(layout.email, email)
+            owner = self.email_owner.get(email_lower)
+            if owner is not None:
+                raise RowRejected(
+                    f"{layout.name(layout.email)}: {email} is also the email of customer ID "
+                    f"{owner} (an earlier row, kept); one email cannot belong to two customers"
+                )
+            self.email_owner[email_lower] = numeric_id
+
+        available_cell = row[layout.available]
+        used_cell = row[layout.used] if layout.used is not None else ""
+        expired_cell = row[layout.expired] if layout.expired is not None else ""
+        available_objects = self._code_objects(layout.available, available_cell)
+        used_objects = self._code_objects(layout.used, used_cell)
+        expired_objects = self._code_objects(layout.expired, expired_cell)
+        try:
+            available = self.parser.available_codes(available_objects)
+        except CodeListError as exc:
+            raise RowRejected(f"{layout.name(layout.available)}: {exc}") from None
+        if self.uses and used_objects:
+            for text in code_texts(used_objects):
+                key = code_key(text)
+                if key in self.uses:
+                    self.already_used_keys.add(key)
+
+        update = update_wallet(available, self.uses, self.today) if available else None
+        remaining: list[RewardCode] = update.available if update else []
+        available_json = available_cell
+        if update is not None and update.changed:
+            available_out = [code.raw for code in remaining]
+            used_out = used_objects + update.newly_used
+            expired_out = expired_objects + update.newly_expired
+            available_json = dump_compact(available_out)
+            texts = [available_json, dump_compact(used_out), dump_compact(expired_out)]
+            for column, text in zip(
+                (layout.available, layout.used, layout.expired), texts, strict=True
+            ):
+                if len(text) > EXCEL_CELL_LIMIT:
+                    name = layout.name(column) if column is not None else "code metafield"
+                    raise RowRejected(
+                        f"{name}: after the update it would hold {len(text):,} characters, "
+                        f"more than an Excel cell's {EXCEL_CELL_LIMIT:,}; update it by hand",
+                        failed=True,
+                    )
+            self.outputs.customers.write([shopify_id, email, "UPDATE", *texts])
+            self.counts.changed += 1
+            self.counts.codes_moved_to_used += len(update.newly_used)
+            self.counts.codes_moved_to_expired += len(update.newly_expired)
+            self.matched_keys.update(update.used_keys)
+            if self.on_changed is not None:
+                self.on_changed(
+                    ChangedCustomer(shopify_id, email, available_out, used_out, expired_out)
+                )
+
+        self.counts.processed += 1
+        if not email:
+            self.counts.without_email += 1
+            return
+        self._write_max_value(row, email, email_lower, remaining)
+        if remaining:
+            self.outputs.reviews.write([email, available_json.strip()])
+
+    def _write_max_value(
+        self, row: list[str], email: str, email_lower: str, remaining: list[RewardCode]
+    ) -> None:
+        layout = self.layout
+        state = row[layout.account_state].strip() if layout.account_state is not None else ""
+        since = leading_date(row[layout.member_since]) if layout.member_since is not None else ""
+        if self.profiles is None:
+            self.outputs.max_value.write(
+                max_value_cells(email, remaining, account_state=state, member_since=since)
+            )
+            return
+        profile = self.profiles.get(email_lower)
+        if profile is None:
+            self.counts.max_value_skipped_not_in_klaviyo += 1
+            return
+        max_value = max_value_row(email, remaining, account_state=state, member_since=since)
+        if not changed_properties(max_value, profile["properties"]):
+            self.counts.max_value_skipped_unchanged += 1
+            return
+        self.outputs.max_value.write(max_value.csv_cells())
+
+    def _code_objects(self, column: int | None, cell: str) -> list[dict[str, Any]]:
+        if column is None or not cell:
+            return []
+        name = self.layout.name(column)
+        self._check_cell(column, cell)
+        try:
+            objects = parse_code_objects(cell)
+        except CodeListError as exc:
+            raise RowRejected(f"{name}: {exc}") from None
+        for text in code_texts(objects):
+            if is_formula_like(text):
+                raise RowRejected(
+                    f"{name}: code {text!r} starts with {text.strip()[0]!r}, which a spreadsheet "
+                    "would run as a formula; rename the code in Shopify"
+                )
+        return objects
+
+    def _check_cell(self, column: int, text: str) -> None:
+        name = self.layout.name(column)
+        if len(text) > EXCEL_CELL_LIMIT:
+            raise RowRejected(
+                f"{name}: {len(text):,} characters, more than an Excel cell's "
+                f"{EXCEL_CELL_LIMIT:,}; shorten it in Shopify"
+            )
+        if column == self.layout.email and is_formula_like(text):
+            raise RowRejected(
+                f"{name}: {text!r} starts with {text.strip()[0]!r}, which a spreadsheet would "
+                "run as a formula; correct the email in Shopify"
+            )
+
+    def unmatched_usage(self) -> tuple[int, int]:
+        """Usage codes that matched no available code: (already used, not a member code)."""
+        unmatched = self.uses.keys() - self.matched_keys
+        already = len(unmatched & self.already_used_keys)
+        return already, len(unmatched) - already
