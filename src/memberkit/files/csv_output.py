@@ -14,29 +14,50 @@ from memberkit.files.formula import neutralise_row
 from memberkit.files.staging import StagedFile
 
 
-class CsvOutput:
-    """A CSV file written row by row to a temporary name; ``commit`` publishes it."""
+class CsvRowWriter:
+    """Rows written to the CSV file at ``path`` (header first)."""
 
-    def __init__(self, target: Path, header: Sequence[str], *, people_facing: bool = False) -> None:
-        self.staged = StagedFile(target)
+    def __init__(self, path: Path, header: Sequence[str], *, people_facing: bool = False) -> None:
         self.people_facing = people_facing
         self.rows_written = 0
-        self._fh = self.staged.temp.open("w", encoding="utf-8", newline="", buffering=1 << 20)
+        self._fh = path.open("w", encoding="utf-8", newline="", buffering=1 << 20)
         self._writer = csv.writer(self._fh, lineterminator="\r\n")
         self._writer.writerow(neutralise_row(header) if people_facing else header)
-
-    @property
-    def target(self) -> Path:
-        return self.staged.target
 
     def write(self, cells: Sequence[str]) -> None:
         self._writer.writerow(neutralise_row(cells) if self.people_facing else cells)
         self.rows_written += 1
 
     def close(self) -> None:
-        """Finish writing (the file stays under its temporary name until ``commit``)."""
         if not self._fh.closed:
             self._fh.close()
+
+
+class CsvOutput:
+    """A ``CsvRowWriter`` on a staged file: ``commit`` publishes it as ``target``."""
+
+    def __init__(self, target: Path, header: Sequence[str], *, people_facing: bool = False) -> None:
+        self.staged = StagedFile(target)
+        try:
+            self.writer = CsvRowWriter(self.staged.temp, header, people_facing=people_facing)
+        except BaseException:
+            self.staged.discard()
+            raise
+
+    @property
+    def target(self) -> Path:
+        return self.staged.target
+
+    @property
+    def rows_written(self) -> int:
+        return self.writer.rows_written
+
+    def write(self, cells: Sequence[str]) -> None:
+        self.writer.write(cells)
+
+    def close(self) -> None:
+        """Finish writing (the file stays under its temporary name until ``commit``)."""
+        self.writer.close()
 
     def commit(self) -> Path:
         self.close()

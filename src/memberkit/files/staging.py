@@ -13,6 +13,15 @@ import tempfile
 from pathlib import Path
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 class StagedFile:
     """A temporary file that becomes ``target`` on ``commit``."""
 
@@ -20,8 +29,10 @@ class StagedFile:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         os.close(fd)
+        # mkstemp makes the file private (0600); outputs get the usual permissions.
         self.target = target
         self.temp = Path(name)
+        self.temp.chmod(0o666 & ~_UMASK)
         self.done = False
 
     def commit(self) -> Path:

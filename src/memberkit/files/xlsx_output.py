@@ -83,19 +83,19 @@ def escape_cell_text(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-class XlsxOutput:
-    """One worksheet of text cells, written row by row into a staged ``.xlsx``."""
+class XlsxSheetWriter:
+    """One worksheet of text cells, written row by row into the ``.xlsx`` at ``path``."""
 
     def __init__(
-        self, target: Path, sheet_name: str, header: Sequence[str], *, compresslevel: int = 1
+        self, path: Path, sheet_name: str, header: Sequence[str], *, compresslevel: int = 1
     ) -> None:
-        self.staged = StagedFile(target)
         self.rows_written = 0
+        self.closed = False
         self._letters = [column_letter(i) for i in range(len(header))]
         self._row_number = 0
         self._pending: list[str] = []
         self._zip = zipfile.ZipFile(
-            self.staged.temp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=compresslevel
+            path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=compresslevel
         )
         self._zip.writestr("[Content_Types].xml", _CONTENT_TYPES)
         self._zip.writestr("_rels/.rels", _ROOT_RELS)
@@ -110,11 +110,6 @@ class XlsxOutput:
         self._sheet: IO[bytes] = self._zip.open("xl/worksheets/sheet1.xml", "w", force_zip64=True)
         self._sheet.write((_HEAD + f'<worksheet xmlns="{_MAIN}"><sheetData>').encode("utf-8"))
         self._write_row(header)
-        self.closed = False
-
-    @property
-    def target(self) -> Path:
-        return self.staged.target
 
     def write(self, cells: Sequence[str]) -> None:
         """Append one row; empty strings leave the cell empty."""
@@ -144,14 +139,42 @@ class XlsxOutput:
             self._pending.clear()
 
     def close(self) -> None:
-        """Finish the workbook (still under its temporary name until ``commit``)."""
+        """Finish the workbook."""
         if self.closed:
             return
-        self._flush()
-        self._sheet.write(b"</sheetData></worksheet>")
-        self._sheet.close()
-        self._zip.close()
         self.closed = True
+        try:
+            self._flush()
+            self._sheet.write(b"</sheetData></worksheet>")
+        finally:
+            self._sheet.close()
+            self._zip.close()
+
+
+class XlsxOutput:
+    """An ``XlsxSheetWriter`` on a staged file: ``commit`` publishes it as ``target``."""
+
+    def __init__(self, target: Path, sheet_name: str, header: Sequence[str]) -> None:
+        self.staged = StagedFile(target)
+        try:
+            self.writer = XlsxSheetWriter(self.staged.temp, sheet_name, header)
+        except BaseException:
+            self.staged.discard()
+            raise
+
+    @property
+    def target(self) -> Path:
+        return self.staged.target
+
+    @property
+    def rows_written(self) -> int:
+        return self.writer.rows_written
+
+    def write(self, cells: Sequence[str]) -> None:
+        self.writer.write(cells)
+
+    def close(self) -> None:
+        self.writer.close()
 
     def commit(self) -> Path:
         self.close()
@@ -159,9 +182,6 @@ class XlsxOutput:
 
     def discard(self) -> None:
         try:
-            if not self.closed:
-                self._sheet.close()
-                self._zip.close()
-                self.closed = True
+            self.writer.close()
         finally:
             self.staged.discard()

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from memberkit.config import CodesSettings
 from memberkit.domain.codes import (
     CodeListError,
     CodeParser,
@@ -27,12 +26,10 @@ from memberkit.domain.customers import CustomerIdError, customer_id
 from memberkit.domain.dates import leading_date
 from memberkit.domain.max_value import changed_properties
 from memberkit.domain.rewards import CodeUse, max_value_cells, max_value_row, update_wallet
-from memberkit.files.csv_output import CsvOutput
 from memberkit.files.customers_export import CustomersLayout
 from memberkit.files.formula import EXCEL_CELL_LIMIT, is_formula_like
 from memberkit.files.profile_cache import ProfileIndex
-from memberkit.files.rejects import RejectsFile
-from memberkit.files.xlsx_output import XlsxOutput
+from memberkit.services.rewards_outputs import RewardsFiles
 from memberkit.services.rewards_report import RewardsCounts
 
 
@@ -48,33 +45,6 @@ class ChangedCustomer:
 
 
 ChangedCustomerSink = Callable[[ChangedCustomer], None]
-
-
-def matrixify_header(codes: CodesSettings) -> list[str]:
-    """The Matrixify import columns, metafield names from the config."""
-    prefix = f"Metafield: {codes.namespace}."
-    return [
-        "ID",
-        "email",
-        "Command",
-        prefix + codes.available_key,
-        prefix + codes.used_key,
-        prefix + codes.expired_key,
-    ]
-
-
-def reviews_header(codes: CodesSettings) -> list[str]:
-    return ["Email", f"Metafield: {codes.namespace}.{codes.available_key}"]
-
-
-@dataclass
-class RowOutputs:
-    """Where processed rows go."""
-
-    customers: XlsxOutput
-    max_value: CsvOutput
-    reviews: CsvOutput
-    rejects: RejectsFile
 
 
 class RowRejected(Exception):
@@ -96,7 +66,7 @@ class CustomerRowProcessor:
         uses: Mapping[str, CodeUse],
         today: dt.date,
         parser: CodeParser,
-        outputs: RowOutputs,
+        outputs: RewardsFiles,
         counts: RewardsCounts,
         profile_index: ProfileIndex | None = None,
         on_changed: ChangedCustomerSink | None = None,

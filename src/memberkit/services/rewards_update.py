@@ -25,28 +25,23 @@ from pathlib import Path
 
 from memberkit.config import Settings
 from memberkit.domain.codes import CodeParser
-from memberkit.domain.max_value import CSV_COLUMNS
 from memberkit.errors import ConfigError, MemberkitError
-from memberkit.files.archive import archive_earlier_outputs, copy_output
+from memberkit.files.archive import copy_output
 from memberkit.files.csv_input import CsvSource, open_csv
-from memberkit.files.csv_output import CsvOutput
 from memberkit.files.customers_export import SETTING as CUSTOMERS_SETTING
 from memberkit.files.customers_export import customers_layout
 from memberkit.files.profile_cache import ProfileIndex, cache_path, read_profile_index
-from memberkit.files.rejects import REJECTS_PATTERN, USAGE_REJECTS_PATTERN, RejectsFile
+from memberkit.files.rejects import REJECTS_PATTERN, USAGE_REJECTS_PATTERN
 from memberkit.files.usage_export import SETTING as USAGE_SETTING
 from memberkit.files.usage_export import UsageExport, read_usage_export
-from memberkit.files.xlsx_output import XlsxOutput
 from memberkit.runlock import exclusive_lock
 from memberkit.runlog import get_logger
+from memberkit.services.rewards_outputs import BACKGROUND_MIN_BYTES, RewardsFiles
 from memberkit.services.rewards_report import RewardsCounts, RewardsOutputs, RewardsUpdateResult
 from memberkit.services.rewards_rows import (
     ChangedCustomer,
     ChangedCustomerSink,
     CustomerRowProcessor,
-    RowOutputs,
-    matrixify_header,
-    reviews_header,
 )
 
 __all__ = [
@@ -63,7 +58,7 @@ SHEET_NAME = "Customers"
 #: Called as the customers export is read: (bytes read, file size in bytes).
 ProgressCallback = Callable[[int, int], None]
 _PROGRESS_EVERY = 16_384
-GC_THRESHOLD = int(os.environ.get("MEMBERKIT_BENCH_GC", "700"))
+GC_THRESHOLD = 100_000  # allocations between young-generation collections (default 700)
 
 log = get_logger(__name__)
 
@@ -76,6 +71,7 @@ def run_rewards_update(
     on_changed: ChangedCustomerSink | None = None,
     progress: ProgressCallback | None = None,
     hold_lock: bool = True,
+    background_writers: bool | None = None,
 ) -> RewardsUpdateResult:
     """Run the daily update with ``settings``; return what it wrote and counted.
 
@@ -83,6 +79,8 @@ def run_rewards_update(
     With ``klaviyo.enabled`` and no ``profile_index``, the index is read from the
     cache file (a missing or unusable one is an error naming the file).
     ``hold_lock=False`` is for callers that already hold ``logs/rewards.lock``.
+    ``background_writers`` writes the XLSX and reviews files in a second process
+    (``None``: when the machine has two cores and the export is big).
     Raise ``MemberkitError`` (exit 1) or ``ConfigError`` (exit 2) when the run
     cannot be done; rejected rows are reported in the result, not raised.
     """
@@ -93,7 +91,9 @@ def run_rewards_update(
     )
     with lock:
         run_date = today or dt.datetime.now(settings.processing.zone).date()
-        return _RewardsRun(settings, run_date, profile_index, on_changed, progress).run()
+        run = _RewardsRun(settings, run_date, profile_index, on_changed, progress)
+        run.background = background_writers
+        return run.run()
 
 
 @contextmanager
@@ -129,6 +129,7 @@ class _RewardsRun:
         self.progress = progress
         self.counts = RewardsCounts()
         self.timings: dict[str, float] = {}
+        self.background: bool | None = None
 
     def dated(self, pattern: str) -> Path:
         return self.settings.output.directory / pattern.replace("%s", self.run_date.isoformat())
@@ -176,23 +177,25 @@ class _RewardsRun:
                 customers.delimiter,
                 customers.size,
             )
-            outputs = self.open_outputs(customers.header)
-            usage_rejects = RejectsFile(self.dated(USAGE_REJECTS_PATTERN), usage.header)
-            files: list[XlsxOutput | CsvOutput | RejectsFile] = [
-                outputs.customers,
-                outputs.max_value,
-                outputs.reviews,
-                outputs.rejects,
-            ]
+            background = self.background
+            if background is None:
+                background = (os.cpu_count() or 1) > 1 and customers.size >= BACKGROUND_MIN_BYTES
+            files = RewardsFiles.open(
+                settings,
+                self.run_date,
+                customers_header=customers.header,
+                usage_header=usage.header,
+                background=background,
+            )
             try:
                 for rejected in usage.rejects:
-                    usage_rejects.write(rejected.cells, rejected.reason)
+                    files.usage_rejects.write(rejected.cells, rejected.reason)
                 processor = CustomerRowProcessor(
                     layout=layout,
                     uses=usage.uses,
                     today=self.run_date,
                     parser=CodeParser(zone),
-                    outputs=outputs,
+                    outputs=files,
                     counts=self.counts,
                     profile_index=index,
                     on_changed=self.on_changed,
@@ -200,23 +203,21 @@ class _RewardsRun:
                 with self.timed("customers"):
                     self.process_customers(processor, customers)
                 with self.timed("finish"):
-                    for output in files:
-                        output.close()
-                    usage_rejects.close()
-                published = self.publish(outputs, usage_rejects)
+                    files.finish()
+                with self.timed("publish"):
+                    now = dt.datetime.now(settings.processing.zone)
+                    published = files.publish(settings, self.patterns(), now)
             except BaseException:
-                for output in files:
-                    output.discard()
-                usage_rejects.discard()
+                files.discard()
                 raise
 
         already, not_member = processor.unmatched_usage()
         counts = self.counts
         counts.unmatched_already_used, counts.unmatched_not_member_code = already, not_member
         counts.usage_codes_matched = len(processor.matched_keys)
-        counts.customers_rows_written = outputs.customers.rows_written
-        counts.max_value_rows_written = outputs.max_value.rows_written
-        counts.reviews_rows_written = outputs.reviews.rows_written
+        counts.customers_rows_written = files.customers.rows_written
+        counts.max_value_rows_written = files.max_value.rows_written
+        counts.reviews_rows_written = files.reviews.rows_written
         copy_errors = self.copy_outputs(published)
         self.timings["total"] = time.perf_counter() - start
         result = RewardsUpdateResult(
@@ -270,25 +271,6 @@ class _RewardsRun:
         counts.usage_rejected = len(usage.rejects)
         return usage
 
-    def open_outputs(self, customers_header: list[str]) -> RowOutputs:
-        out, codes = self.settings.output, self.settings.codes
-        opened: list[XlsxOutput | CsvOutput] = []
-        try:
-            customers = XlsxOutput(
-                self.dated(out.filename_pattern), SHEET_NAME, matrixify_header(codes)
-            )
-            opened.append(customers)
-            max_value = CsvOutput(self.dated(out.csv_filename_pattern), CSV_COLUMNS)
-            opened.append(max_value)
-            reviews = CsvOutput(self.dated(out.reviews_filename_pattern), reviews_header(codes))
-            opened.append(reviews)
-        except BaseException:
-            for output in opened:
-                output.discard()
-            raise
-        rejects = RejectsFile(self.dated(REJECTS_PATTERN), customers_header)
-        return RowOutputs(customers, max_value, reviews, rejects)
-
     def process_customers(self, processor: CustomerRowProcessor, customers: CsvSource) -> None:
         progress, total = self.progress, customers.size
         process = processor.process
@@ -299,26 +281,6 @@ class _RewardsRun:
                     progress(customers.bytes_read(), total)
         if progress is not None:
             progress(total, total)
-
-    def publish(self, outputs: RowOutputs, usage_rejects: RejectsFile) -> RewardsOutputs:
-        """Archive earlier outputs, then rename the new ones into place."""
-        settings = self.settings
-        now = dt.datetime.now(settings.processing.zone)
-        with self.timed("publish"):
-            archived = archive_earlier_outputs(
-                settings.output.directory,
-                settings.output.archive_directory,
-                self.patterns(),
-                now,
-            )
-            return RewardsOutputs(
-                customers_xlsx=outputs.customers.commit(),
-                max_value_csv=outputs.max_value.commit(),
-                reviews_csv=outputs.reviews.commit(),
-                rejects_csv=outputs.rejects.commit(),
-                usage_rejects_csv=usage_rejects.commit(),
-                archived=archived,
-            )
 
     def copy_outputs(self, published: RewardsOutputs) -> list[str]:
         out = self.settings.output
