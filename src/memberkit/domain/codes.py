@@ -91,18 +91,22 @@ def code_key(code: str) -> str:
     return code.strip().lower()
 
 
-def parse_code_objects(cell: str) -> list[dict[str, Any]]:
+def parse_code_objects(cell: str, decoder: json.JSONDecoder = _DECODER) -> list[dict[str, Any]]:
     """The JSON array of objects in a metafield cell; blank is ``[]``. Raise ``CodeListError``."""
     if not cell or cell.isspace():
         return []
     try:
-        data = _DECODER.decode(cell)
+        # raw_decode skips json.loads' wrappers; leading/trailing space is checked here.
+        text = cell if cell[0] in "[{" else cell.lstrip()
+        data, end = decoder.raw_decode(text)
+        if end != len(text) and text[end:].strip():
+            raise json.JSONDecodeError("Extra data", text, end)
     except json.JSONDecodeError as exc:
         raise CodeListError(f"malformed JSON ({exc.msg} at character {exc.pos + 1})") from None
-    if not isinstance(data, list):
+    if data.__class__ is not list:
         raise CodeListError(f"expected a JSON array of code objects, got {type(data).__name__}")
     for position, item in enumerate(data, start=1):
-        if not isinstance(item, dict):
+        if item.__class__ is not dict:
             raise CodeListError(f"item {position} is not an object: {_short(item)}")
     return data
 
@@ -143,23 +147,53 @@ class CodeParser:
 
     def __init__(self, zone: ZoneInfo) -> None:
         self.zone = zone
-        # text -> (amount, -amount) and text -> (date, -day number): rank parts ready-made
-        self._money: dict[str, tuple[Decimal, Decimal]] = {}
+        # Ready-made (amount, -amount) for amounts seen: by text or whole number, and by
+        # the identity of the interned Decimal a JSON number literal was read as (by value
+        # would make 10.000 look like the valid 10.00). Dates: text -> (date, -day number).
+        self._money: dict[str | int, tuple[Decimal, Decimal]] = {}
+        self._money_numbers: dict[int, tuple[Decimal, Decimal]] = {}
+        self._literals: dict[str, Decimal] = {}
         self._dates: dict[str, tuple[dt.date, int]] = {}
+        self._decoder = json.JSONDecoder(parse_float=self._number_literal)
+
+    def _number_literal(self, text: str) -> Decimal:
+        number = self._literals.get(text)
+        if number is None:
+            if len(self._literals) >= self._CACHE_LIMIT:
+                # Forget identities together with the objects that carried them.
+                self._literals.clear()
+                self._money_numbers.clear()
+            number = self._literals[text] = Decimal(text)
+        return number
+
+    def code_objects(self, cell: str) -> list[dict[str, Any]]:
+        """``parse_code_objects`` for this run (JSON numbers read as interned Decimals)."""
+        return parse_code_objects(cell, self._decoder)
 
     def available_codes(self, objects: list[dict[str, Any]]) -> list[RewardCode]:
         """Typed available codes; raise ``CodeListError`` naming the first bad code."""
         codes: list[RewardCode] = []
-        money, dates = self._money, self._dates
+        money, numbers, dates = self._money, self._money_numbers, self._dates
         for position, raw in enumerate(objects, start=1):
             code = raw.get("code")
+            value = raw.get("value")
             min_spend = raw.get("min_spend")
             expires = raw.get("expires")
             try:
                 key = code.strip().lower()  # type: ignore[union-attr]
                 if not key:
                     raise KeyError(key)
-                value, negated = money[raw.get("value")]  # type: ignore[index]
+                kind = value.__class__
+                amount, negated = (
+                    money[value] if kind is str or kind is int else numbers[id(value)]  # type: ignore[index]
+                )
+                if min_spend is None:
+                    least = ZERO
+                else:
+                    kind = min_spend.__class__
+                    least = (
+                        money[min_spend] if kind is str or kind is int else numbers[id(min_spend)]
+                    )[0]
                 if expires is None:
                     day, order = None, _NEVER_RANK
                 else:
@@ -169,8 +203,8 @@ class CodeParser:
                         raw,
                         code,  # type: ignore[arg-type]
                         key,
-                        value,
-                        ZERO if min_spend is None else money[min_spend][0],
+                        amount,
+                        least,
                         day,
                         (negated, order, code),  # type: ignore[arg-type]
                     )
@@ -213,14 +247,18 @@ class CodeParser:
 
     def _amount(self, value: object) -> Decimal:
         amount = parse_money(value)
-        if isinstance(value, str):
+        kind = value.__class__
+        if kind is str or kind is int:
             self._remember(self._money, value, (amount, -amount))
+        elif isinstance(value, Decimal) and self._literals.get(str(value)) is value:
+            # Only interned literals: their identity cannot be reused while cached.
+            self._money_numbers[id(value)] = (amount, -amount)
         return amount
 
-    def _remember(self, cache: dict[str, Any], text: str, parsed: object) -> None:
+    def _remember(self, cache: dict[Any, Any], key: object, parsed: object) -> None:
         if len(cache) >= self._CACHE_LIMIT:
             cache.clear()
-        cache[text] = parsed
+        cache[key] = parsed
 
 
 def parse_available_codes(objects: list[dict[str, Any]], zone: ZoneInfo) -> list[RewardCode]:

@@ -13,6 +13,8 @@ class CustomerIdError(ValueError):
 
 def customer_id(cell: str) -> str:
     """The numeric Shopify customer id in ``cell`` (a leading ``'`` and spaces removed)."""
+    if cell.isdigit() and cell.isascii():
+        return cell
     text = cell.strip().removeprefix("'").strip()
     if not text:
         raise CustomerIdError("is empty")

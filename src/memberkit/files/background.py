@@ -1,63 +1,54 @@
-"""Writing some outputs in a second process, so a 2-core machine uses both cores.
+"""Running a writer in a second process, so a 2-core machine uses both cores.
 
-Turning a row into XLSX XML, compressing it, and quoting JSON for CSV costs as
-much as the rules themselves; a child process can do it while the parent reads
-the next customers. The parent batches rows and sends them through a pipe (a
-full pipe makes the parent wait, so memory stays bounded); the child writes
-the files it was given (temporary names: the parent still stages and commits).
+Serialising code lists, building XLSX XML, compressing it and quoting JSON for
+CSV cost about as much as the rules themselves; a child process can do them
+while the parent reads the next customers. The parent batches method calls and
+sends them through a pipe (a full pipe makes the parent wait, so memory stays
+bounded); the child applies them, in order, to the writer it built.
+
+The child is forked, not spawned: spawning would re-run the caller's
+``__main__`` (a script without a ``__main__`` guard would run twice).
 """
 
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Sequence
-from dataclasses import dataclass
+import sys
+from collections.abc import Callable
 from multiprocessing.connection import Connection
-from pathlib import Path
-from typing import Literal
+from typing import Any
 
 from memberkit.errors import MemberkitError
-from memberkit.files.csv_output import CsvRowWriter
-from memberkit.files.xlsx_output import XlsxSheetWriter
 
-_BATCH_ROWS = 2_000
-
-
-@dataclass(frozen=True)
-class WriterSpec:
-    """A file for the child to write: XLSX (one sheet) or CSV, with its header."""
-
-    kind: Literal["xlsx", "csv"]
-    path: Path
-    header: tuple[str, ...]
-    sheet_name: str = "Sheet1"
+_BATCH_CALLS = 1_000
 
 
 class BackgroundWriterError(MemberkitError):
     """The background writer process failed; the message says why."""
 
 
-class BackgroundWriters:
-    """A child process writing several files; ``channel(i)`` is the writer of ``specs[i]``."""
+def _start_method() -> str:
+    return "fork" if sys.platform.startswith("linux") else "spawn"
 
-    def __init__(self, specs: Sequence[WriterSpec]) -> None:
-        context = multiprocessing.get_context("spawn")
+
+class BackgroundWriter:
+    """A writer object built by ``factory(*args)`` in a child process, fed by ``call``."""
+
+    def __init__(self, factory: Callable[..., Any], *args: Any) -> None:
+        context = multiprocessing.get_context(_start_method())
         self._conn, child_conn = context.Pipe(duplex=True)
-        self._process = context.Process(
-            target=_serve, args=(child_conn, list(specs)), name="memberkit-writer", daemon=True
+        self._process = context.Process(  # type: ignore[attr-defined]
+            target=_serve, args=(child_conn, factory, args), name="memberkit-writer", daemon=True
         )
         self._process.start()
         child_conn.close()
-        self._pending: list[tuple[int, Sequence[str]]] = []
+        self._pending: list[tuple[str, tuple[Any, ...]]] = []
         self._closed = False
-        self.channels = [BackgroundChannel(self, index) for index in range(len(specs))]
 
-    def channel(self, index: int) -> BackgroundChannel:
-        return self.channels[index]
-
-    def send(self, index: int, cells: Sequence[str]) -> None:
-        self._pending.append((index, cells))
-        if len(self._pending) >= _BATCH_ROWS:
+    def call(self, method: str, *args: Any) -> None:
+        """Have the child call ``writer.<method>(*args)`` (batched, in order)."""
+        self._pending.append((method, args))
+        if len(self._pending) >= _BATCH_CALLS:
             self._flush()
 
     def _flush(self) -> None:
@@ -69,7 +60,7 @@ class BackgroundWriters:
             self._pending = []
 
     def close(self) -> None:
-        """Send the last rows, wait for the child to finish its files; raise if it failed."""
+        """Send the last calls, let the child close its writer; raise if anything failed."""
         if self._closed:
             return
         self._closed = True
@@ -86,7 +77,7 @@ class BackgroundWriters:
             raise BackgroundWriterError(f"writing the output files failed: {reply}")
 
     def abort(self) -> None:
-        """Stop the child without finishing its files (the caller discards them)."""
+        """Stop the child without finishing (the caller discards its files)."""
         self._closed = True
         if self._process.is_alive():
             self._process.terminate()
@@ -94,44 +85,29 @@ class BackgroundWriters:
         self._conn.close()
 
     def _failure(self) -> str:
+        reason = ""
+        try:
+            if self._conn.poll(1):
+                reason = f": {self._conn.recv()}"
+        except (OSError, EOFError):
+            pass
         self._process.join(timeout=5)
-        return (
-            f"the output writer process stopped unexpectedly (exit code {self._process.exitcode})"
-        )
+        code = self._process.exitcode
+        return f"the output writer process stopped (exit code {code}){reason}"
 
 
-class BackgroundChannel:
-    """The parent's handle on one file the child writes."""
-
-    def __init__(self, owner: BackgroundWriters, index: int) -> None:
-        self._owner = owner
-        self._index = index
-        self.rows_written = 0
-
-    def write(self, cells: Sequence[str]) -> None:
-        self._owner.send(self._index, cells)
-        self.rows_written += 1
-
-
-def _serve(conn: Connection, specs: list[WriterSpec]) -> None:
-    """The child: write every row received to its file until told to finish."""
-    writers: list[XlsxSheetWriter | CsvRowWriter] = []
+def _serve(conn: Connection, factory: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    """The child: build the writer, apply every call received, close it when told."""
     try:
-        for spec in specs:
-            if spec.kind == "xlsx":
-                writers.append(XlsxSheetWriter(spec.path, spec.sheet_name, spec.header))
-            else:
-                writers.append(CsvRowWriter(spec.path, spec.header))
-        while True:
-            batch = conn.recv()
-            if batch is None:
-                break
-            for index, cells in batch:
-                writers[index].write(cells)
-        for writer in writers:
+        writer = factory(*args)
+        try:
+            while (batch := conn.recv()) is not None:
+                for method, call_args in batch:
+                    getattr(writer, method)(*call_args)
+        finally:
             writer.close()
         conn.send("ok")
-    except BaseException as exc:  # report anything to the parent, which decides
+    except BaseException as exc:  # reported to the parent, which decides
         conn.send(f"{type(exc).__name__}: {exc}")
     finally:
         conn.close()

@@ -7,7 +7,7 @@ into a deflated zip member instead, row by row, in constant memory.
 Every cell is an inline string (``t="inlineStr"``) with the Text number format,
 so no value can ever become a formula, a number, a date or a link. Characters
 XML cannot carry are written in Excel's ``_xHHHH_`` escape, as Excel does.
-The file is staged under a temporary name and published by ``commit``.
+The caller stages the file (``files.staging``) and publishes it when complete.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 from xml.sax.saxutils import escape as xml_escape_attr
-
-from memberkit.files.staging import StagedFile
 
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -149,39 +147,3 @@ class XlsxSheetWriter:
         finally:
             self._sheet.close()
             self._zip.close()
-
-
-class XlsxOutput:
-    """An ``XlsxSheetWriter`` on a staged file: ``commit`` publishes it as ``target``."""
-
-    def __init__(self, target: Path, sheet_name: str, header: Sequence[str]) -> None:
-        self.staged = StagedFile(target)
-        try:
-            self.writer = XlsxSheetWriter(self.staged.temp, sheet_name, header)
-        except BaseException:
-            self.staged.discard()
-            raise
-
-    @property
-    def target(self) -> Path:
-        return self.staged.target
-
-    @property
-    def rows_written(self) -> int:
-        return self.writer.rows_written
-
-    def write(self, cells: Sequence[str]) -> None:
-        self.writer.write(cells)
-
-    def close(self) -> None:
-        self.writer.close()
-
-    def commit(self) -> Path:
-        self.close()
-        return self.staged.commit()
-
-    def discard(self) -> None:
-        try:
-            self.writer.close()
-        finally:
-            self.staged.discard()

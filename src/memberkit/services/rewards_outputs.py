@@ -4,7 +4,8 @@ All outputs are staged (temporary names in the output folder) while the run
 streams; ``publish`` archives the earlier outputs and renames the new ones into
 place only once every file is complete; ``discard`` removes the temporary files
 of a failed run, leaving earlier outputs untouched. On big inputs the Matrixify
-XLSX and the reviews CSV are written by a second process (``files.background``).
+XLSX and the reviews CSV (with the code lists' JSON) are written by a second
+process (``files.background``).
 """
 
 from __future__ import annotations
@@ -19,24 +20,16 @@ from typing import Protocol
 from memberkit.config import Settings
 from memberkit.domain.max_value import CSV_COLUMNS
 from memberkit.files.archive import archive_earlier_outputs
-from memberkit.files.background import BackgroundWriters, WriterSpec
+from memberkit.files.background import BackgroundWriter
+from memberkit.files.code_lists_output import CodeList, CodeListsWriter
 from memberkit.files.csv_output import CsvRowWriter
 from memberkit.files.rejects import REJECTS_PATTERN, USAGE_REJECTS_PATTERN, RejectsFile
 from memberkit.files.staging import StagedFile
-from memberkit.files.xlsx_output import XlsxSheetWriter
 from memberkit.services.rewards_report import RewardsOutputs
 
 SHEET_NAME = "Customers"
 # Below this size a second process costs more to start than it saves.
 BACKGROUND_MIN_BYTES = 20_000_000
-
-
-class RowWriter(Protocol):
-    """Anything rows can be written to, counting them."""
-
-    rows_written: int
-
-    def write(self, cells: Sequence[str]) -> None: ...
 
 
 def matrixify_header(settings: Settings) -> list[str]:
@@ -52,18 +45,57 @@ def reviews_header(settings: Settings) -> list[str]:
     return ["Email", f"Metafield: {settings.codes.namespace}.{settings.codes.available_key}"]
 
 
+class CodeListsSink(Protocol):
+    """Where changed customers and members' code lists go (here or in the writer process)."""
+
+    customers_rows: int
+    reviews_rows: int
+
+    def changed(
+        self, shopify_id: str, email: str, available: CodeList, used: CodeList, expired: CodeList
+    ) -> None: ...
+
+    def review(self, email: str, available_json: str) -> None: ...
+
+
+class _CountingCodeLists:
+    """Counts rows on this side and forwards them to a writer here or in the child."""
+
+    def __init__(self, local: CodeListsWriter | None, remote: BackgroundWriter | None) -> None:
+        self._local, self._remote = local, remote
+        self.customers_rows = 0
+        self.reviews_rows = 0
+
+    def changed(
+        self, shopify_id: str, email: str, available: CodeList, used: CodeList, expired: CodeList
+    ) -> None:
+        self.customers_rows += 1
+        if email and available:
+            self.reviews_rows += 1
+        if self._remote is not None:
+            self._remote.call("changed", shopify_id, email, available, used, expired)
+        elif self._local is not None:
+            self._local.changed(shopify_id, email, available, used, expired)
+
+    def review(self, email: str, available_json: str) -> None:
+        self.reviews_rows += 1
+        if self._remote is not None:
+            self._remote.call("review", email, available_json)
+        elif self._local is not None:
+            self._local.review(email, available_json)
+
+
 @dataclass
 class RewardsFiles:
     """The staged outputs of one run and their writers."""
 
-    customers: RowWriter
-    max_value: RowWriter
-    reviews: RowWriter
+    code_lists: _CountingCodeLists
+    max_value: CsvRowWriter
     rejects: RejectsFile
     usage_rejects: RejectsFile
     _staged: dict[str, StagedFile]
-    _local: list[XlsxSheetWriter | CsvRowWriter]
-    _background: BackgroundWriters | None
+    _local: CodeListsWriter | None
+    _background: BackgroundWriter | None
 
     @classmethod
     def open(
@@ -81,7 +113,8 @@ class RewardsFiles:
             return out.directory / pattern.replace("%s", run_date.isoformat())
 
         staged: dict[str, StagedFile] = {}
-        local: list[XlsxSheetWriter | CsvRowWriter] = []
+        local: CodeListsWriter | None = None
+        remote: BackgroundWriter | None = None
         try:
             for name, pattern in (
                 ("customers", out.filename_pattern),
@@ -89,55 +122,44 @@ class RewardsFiles:
                 ("reviews", out.reviews_filename_pattern),
             ):
                 staged[name] = StagedFile(dated(pattern))
-            max_value = CsvRowWriter(staged["max_value"].temp, CSV_COLUMNS)
-            local.append(max_value)
-            customers: RowWriter
-            reviews: RowWriter
-            writers: BackgroundWriters | None = None
+            code_list_args = (
+                staged["customers"].temp,
+                matrixify_header(settings),
+                SHEET_NAME,
+                staged["reviews"].temp,
+                reviews_header(settings),
+            )
+            # Fork the writer before this process opens files of its own.
             if background:
-                writers = BackgroundWriters(
-                    [
-                        WriterSpec(
-                            "xlsx",
-                            staged["customers"].temp,
-                            tuple(matrixify_header(settings)),
-                            SHEET_NAME,
-                        ),
-                        WriterSpec("csv", staged["reviews"].temp, tuple(reviews_header(settings))),
-                    ]
-                )
-                customers, reviews = writers.channel(0), writers.channel(1)
+                remote = BackgroundWriter(CodeListsWriter, *code_list_args)
             else:
-                xlsx = XlsxSheetWriter(
-                    staged["customers"].temp, SHEET_NAME, matrixify_header(settings)
-                )
-                local.append(xlsx)
-                csv_reviews = CsvRowWriter(staged["reviews"].temp, reviews_header(settings))
-                local.append(csv_reviews)
-                customers, reviews = xlsx, csv_reviews
+                local = CodeListsWriter(*code_list_args)
+            max_value = CsvRowWriter(staged["max_value"].temp, CSV_COLUMNS)
         except BaseException:
-            for writer in local:
-                writer.close()
+            if remote is not None:
+                remote.abort()
+            if local is not None:
+                local.close()
             for file in staged.values():
                 file.discard()
             raise
         return cls(
-            customers=customers,
+            code_lists=_CountingCodeLists(local, remote),
             max_value=max_value,
-            reviews=reviews,
             rejects=RejectsFile(dated(REJECTS_PATTERN), customers_header),
             usage_rejects=RejectsFile(dated(USAGE_REJECTS_PATTERN), usage_header),
             _staged=staged,
             _local=local,
-            _background=writers,
+            _background=remote,
         )
 
     def finish(self) -> None:
         """Complete every file (still under temporary names)."""
         if self._background is not None:
             self._background.close()
-        for writer in self._local:
-            writer.close()
+        if self._local is not None:
+            self._local.close()
+        self.max_value.close()
         self.rejects.close()
         self.usage_rejects.close()
 
@@ -161,9 +183,10 @@ class RewardsFiles:
         """Remove every temporary file (after a failure); earlier outputs stay."""
         if self._background is not None:
             self._background.abort()
-        for writer in self._local:
-            with contextlib.suppress(Exception):  # its temporary file is removed next anyway
-                writer.close()
+        for writer in (self._local, self.max_value):
+            if writer is not None:
+                with contextlib.suppress(Exception):  # its temporary file is removed next
+                    writer.close()
         for file in self._staged.values():
             file.discard()
         self.rejects.discard()

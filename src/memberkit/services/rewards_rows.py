@@ -20,7 +20,6 @@ from memberkit.domain.codes import (
     code_key,
     code_texts,
     dump_compact,
-    parse_code_objects,
 )
 from memberkit.domain.customers import CustomerIdError, customer_id
 from memberkit.domain.dates import leading_date
@@ -45,6 +44,9 @@ class ChangedCustomer:
 
 
 ChangedCustomerSink = Callable[[ChangedCustomer], None]
+
+# First characters worth the full formula test: the formula prefixes and whitespace.
+_SUSPECT_FIRST = frozenset("=+-@ \t\r\n\x0b\x0c")
 
 
 class RowRejected(Exception):
@@ -88,6 +90,7 @@ class CustomerRowProcessor:
         self.width = max(c for c in columns if c is not None) + 1
         self.header_width = len(layout.header)
         self.today_text = today.isoformat()
+        self._since_cache: dict[str, str] = {}
 
     def process(self, number: int, cells: list[str]) -> None:
         """Handle one record (``number`` is its row in the file, the header being row 1)."""
@@ -125,7 +128,8 @@ class CustomerRowProcessor:
         email = row[layout.email].strip()
         email_lower = email.lower()
         if email:
-            self._check_cell(layout.email, email)
+            if len(email) > EXCEL_CELL_LIMIT or email[0] in _SUSPECT_FIRST:
+                self._check_cell(layout.email, email)
             owner = self.email_owner.get(email_lower)
             if owner is not None:
                 raise RowRejected(
@@ -152,24 +156,13 @@ class CustomerRowProcessor:
 
         update = update_wallet(available, self.uses, self.today) if available else None
         remaining: list[RewardCode] = update.available if update else []
-        available_json = available_cell
         if update is not None and update.changed:
             available_out = [code.raw for code in remaining]
             used_out = used_objects + update.newly_used
             expired_out = expired_objects + update.newly_expired
-            available_json = dump_compact(available_out)
-            texts = [available_json, dump_compact(used_out), dump_compact(expired_out)]
-            for column, text in zip(
-                (layout.available, layout.used, layout.expired), texts, strict=True
-            ):
-                if len(text) > EXCEL_CELL_LIMIT:
-                    name = layout.name(column) if column is not None else "code metafield"
-                    raise RowRejected(
-                        f"{name}: after the update it would hold {len(text):,} characters, "
-                        f"more than an Excel cell's {EXCEL_CELL_LIMIT:,}; update it by hand",
-                        failed=True,
-                    )
-            self.outputs.customers.write([shopify_id, email, "UPDATE", *texts])
+            if self._may_overflow(available_cell, used_cell, expired_cell, update.newly_used):
+                self._check_lengths(available_out, used_out, expired_out)
+            self.outputs.code_lists.changed(shopify_id, email, available_out, used_out, expired_out)
             self.counts.changed += 1
             self.counts.codes_moved_to_used += len(update.newly_used)
             self.counts.codes_moved_to_expired += len(update.newly_expired)
@@ -178,21 +171,58 @@ class CustomerRowProcessor:
                 self.on_changed(
                     ChangedCustomer(shopify_id, email, available_out, used_out, expired_out)
                 )
+        elif remaining and email:
+            # Unchanged: the metafield stays exactly as it is in Shopify.
+            self.outputs.code_lists.review(email, available_cell.strip())
 
         self.counts.processed += 1
         if not email:
             self.counts.without_email += 1
             return
         self._write_max_value(row, email, email_lower, remaining)
-        if remaining:
-            self.outputs.reviews.write([email, available_json.strip()])
+
+    @staticmethod
+    def _may_overflow(
+        available_cell: str, used_cell: str, expired_cell: str, newly_used: list[dict[str, Any]]
+    ) -> bool:
+        """Whether an updated list could exceed Excel's cell limit (else no need to measure).
+
+        Compact JSON of parsed text is never longer than the text, and moved codes
+        come from the available cell, each gaining at most a date and an order name.
+        """
+        moved = len(available_cell) + sum(60 + 6 * len(str(u.get("order", ""))) for u in newly_used)
+        longest = max(len(used_cell), len(expired_cell)) + moved + 40 * max(len(newly_used), 1)
+        return max(len(available_cell), longest) + 2 > EXCEL_CELL_LIMIT
+
+    def _check_lengths(
+        self,
+        available: list[dict[str, Any]],
+        used: list[dict[str, Any]],
+        expired: list[dict[str, Any]],
+    ) -> None:
+        layout = self.layout
+        for column, codes in (
+            (layout.available, available),
+            (layout.used, used),
+            (layout.expired, expired),
+        ):
+            length = len(dump_compact(codes))
+            if length > EXCEL_CELL_LIMIT:
+                name = layout.name(column) if column is not None else "code metafield"
+                raise RowRejected(
+                    f"{name}: after the update it would hold {length:,} characters, "
+                    f"more than an Excel cell's {EXCEL_CELL_LIMIT:,}; update it by hand",
+                    failed=True,
+                )
 
     def _write_max_value(
         self, row: list[str], email: str, email_lower: str, remaining: list[RewardCode]
     ) -> None:
         layout = self.layout
         state = row[layout.account_state].strip() if layout.account_state is not None else ""
-        since = leading_date(row[layout.member_since]) if layout.member_since is not None else ""
+        since = (
+            self._member_since(row[layout.member_since]) if layout.member_since is not None else ""
+        )
         if self.profiles is None:
             self.outputs.max_value.write(
                 max_value_cells(email, remaining, account_state=state, member_since=since)
@@ -208,20 +238,37 @@ class CustomerRowProcessor:
             return
         self.outputs.max_value.write(max_value.csv_cells())
 
+    def _member_since(self, text: str) -> str:
+        head = text[:10]
+        since = self._since_cache.get(head)
+        if since is None:
+            since = leading_date(head)
+            if len(self._since_cache) < 100_000:
+                self._since_cache[head] = since
+        return since
+
     def _code_objects(self, column: int | None, cell: str) -> list[dict[str, Any]]:
-        if column is None or not cell:
+        if not cell or column is None:
             return []
-        name = self.layout.name(column)
-        self._check_cell(column, cell)
+        if len(cell) > EXCEL_CELL_LIMIT:
+            self._check_cell(column, cell)
         try:
-            objects = parse_code_objects(cell)
+            objects = self.parser.code_objects(cell)
         except CodeListError as exc:
-            raise RowRejected(f"{name}: {exc}") from None
-        for text in code_texts(objects):
-            if is_formula_like(text):
+            raise RowRejected(f"{self.layout.name(column)}: {exc}") from None
+        for raw in objects:
+            text = raw.get("code")
+            # Cheap first test; is_formula_like has the full rule (leading spaces too).
+            if (
+                text.__class__ is str
+                and text
+                and (text[0] in _SUSPECT_FIRST)
+                and (is_formula_like(text))
+            ):
                 raise RowRejected(
-                    f"{name}: code {text!r} starts with {text.strip()[0]!r}, which a spreadsheet "
-                    "would run as a formula; rename the code in Shopify"
+                    f"{self.layout.name(column)}: code {text!r} starts with "
+                    f"{text.strip()[0]!r}, which a spreadsheet would run as a formula; "
+                    "rename the code in Shopify"
                 )
         return objects
 

@@ -215,9 +215,9 @@ class _RewardsRun:
         counts = self.counts
         counts.unmatched_already_used, counts.unmatched_not_member_code = already, not_member
         counts.usage_codes_matched = len(processor.matched_keys)
-        counts.customers_rows_written = files.customers.rows_written
+        counts.customers_rows_written = files.code_lists.customers_rows
         counts.max_value_rows_written = files.max_value.rows_written
-        counts.reviews_rows_written = files.reviews.rows_written
+        counts.reviews_rows_written = files.code_lists.reviews_rows
         copy_errors = self.copy_outputs(published)
         self.timings["total"] = time.perf_counter() - start
         result = RewardsUpdateResult(
