@@ -382,3 +382,12 @@ def test_the_summary_line_is_logged(store: Store) -> None:
     store.run()
     log = (store.root / "logs" / "process.log").read_text()
     assert "rewards update summary: run_date=2026-11-20 customers_read=1 processed=1" in log
+
+
+def test_a_cache_file_of_another_segment_is_not_used(store: Store) -> None:
+    store.customers([customer("1", "a@x.com")])
+    index = profile_index({})
+    index.segment_id = "OTHER"
+    write_profile_index(store.root / "cache" / "klaviyo_segment_XVnnDX.json", index)
+    with pytest.raises(ProfileCacheError, match="not the configured 'segment' 'XVnnDX'"):
+        store.run(overrides={"klaviyo.enabled": True, "klaviyo.segment_id": "XVnnDX"})

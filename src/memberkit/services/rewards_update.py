@@ -30,7 +30,12 @@ from memberkit.files.archive import copy_output
 from memberkit.files.csv_input import CsvSource, open_csv
 from memberkit.files.customers_export import SETTING as CUSTOMERS_SETTING
 from memberkit.files.customers_export import customers_layout
-from memberkit.files.profile_cache import ProfileIndex, cache_path, read_profile_index
+from memberkit.files.profile_cache import (
+    ProfileCacheError,
+    ProfileIndex,
+    cache_path,
+    read_profile_index,
+)
 from memberkit.files.rejects import REJECTS_PATTERN, USAGE_REJECTS_PATTERN
 from memberkit.files.usage_export import SETTING as USAGE_SETTING
 from memberkit.files.usage_export import UsageExport, read_usage_export
@@ -256,6 +261,25 @@ class _RewardsRun:
                 exc.hint or "fetch the Klaviyo profiles first, or set klaviyo.enabled = false"
             )
             raise
+        wanted = (
+            klaviyo.fetch_mode,
+            klaviyo.segment_id if klaviyo.fetch_mode == "segment" else None,
+        )
+        if (index.mode, index.segment_id if index.mode == "segment" else None) != wanted:
+            raise ProfileCacheError(
+                f"Klaviyo profile cache {path} holds mode {index.mode!r} segment "
+                f"{index.segment_id!r}, not the configured {wanted[0]!r} {wanted[1]!r}",
+                hint="fetch the Klaviyo profiles again",
+            )
+        now = dt.datetime.now(dt.UTC)
+        if not index.is_fresh(klaviyo.cache_ttl, now):
+            # Still used: this command works offline; the Klaviyo sync refreshes the cache.
+            log.warning(
+                "Klaviyo profile cache %s is %.1f hours old (klaviyo.cache_ttl is %d s)",
+                path,
+                index.age_seconds(now) / 3600,
+                klaviyo.cache_ttl,
+            )
         self.counts.profiles_loaded = len(index.profiles)
         log.info("loaded %d Klaviyo profiles from %s", len(index.profiles), path)
         return index, f"cache file {path}"
