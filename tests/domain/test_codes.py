@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from memberkit.domain.codes import (
     CodeListError,
     CodeParser,
+    _dump_with_decimals,
     dump_compact,
     parse_available_codes,
     parse_code_objects,
@@ -149,3 +153,33 @@ def test_parse_money_accepts_two_decimals_at_most() -> None:
     assert parse_money("0.01") == Decimal("0.01")
     with pytest.raises(ValueError, match="more than 2 decimals"):
         parse_money(Decimal("0.001"))
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.decimals(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
+    | st.sampled_from(["\x00", "\\u0000", '"\x00', "\x001\x00"]),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(json_values)
+def test_compact_json_is_valid_and_keeps_every_number_exactly(value: object) -> None:
+    text = dump_compact(value)
+    assert text == _dump_with_decimals(value)
+    assert json.loads(text, parse_float=Decimal) == _as_json_numbers(value)
+
+
+def _as_json_numbers(value: object) -> object:
+    # Read back, a whole Decimal such as 1E+2 is a float literal, hence a Decimal again.
+    if isinstance(value, list):
+        return [_as_json_numbers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_json_numbers(v) for k, v in value.items()}
+    return value

@@ -284,8 +284,34 @@ def dump_compact(value: Any) -> str:
         try:
             return "".join(_C_ENCODER(value, 0))
         except _NeedsDecimal:
-            pass
+            return _dump_with_marked_decimals(value)
     return _dump_with_decimals(value)
+
+
+_MARK = "\\u0000"  # how the JSON encoder writes the NUL that brackets a marked Decimal
+
+
+def _dump_with_marked_decimals(value: Any) -> str:
+    """The C encoder with each Decimal written as a NUL-bracketed string, then unquoted.
+
+    Several times faster than ``_dump_with_decimals``. Safe because the markers are
+    counted: any other NUL (or text that looks like its escape) in the data makes
+    the count differ, and the plain writer is used instead.
+    """
+    marked = 0
+
+    def mark(number: object) -> str:
+        nonlocal marked
+        if not isinstance(number, Decimal):
+            raise TypeError(f"cannot write {type(number).__name__} as JSON")
+        marked += 1
+        return f"\0{number}\0"
+
+    encoder = _c_make_encoder(None, mark, _encode_string, None, ":", ",", False, False, True)
+    text = "".join(encoder(value, 0))
+    if text.count(_MARK) != 2 * marked:
+        return _dump_with_decimals(value)
+    return text.replace('"' + _MARK, "").replace(_MARK + '"', "")
 
 
 def _dump_with_decimals(value: Any) -> str:

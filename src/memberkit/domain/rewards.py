@@ -15,6 +15,7 @@ Everything here is pure: plain data in, plain data out.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -59,6 +60,9 @@ def sort_key(code: RewardCode) -> tuple[Decimal, int, str]:
     return code.rank
 
 
+_RANK = operator.attrgetter("rank")
+
+
 def update_wallet(
     available: Sequence[RewardCode], usage: Mapping[str, CodeUse], today: dt.date
 ) -> WalletUpdate:
@@ -79,11 +83,14 @@ def update_wallet(
             update.newly_expired.append(moved)
         else:
             remaining.append(code)
-    ordered = sorted(remaining, key=sort_key) if len(remaining) > 1 else remaining
-    update.available = ordered
-    update.changed = bool(update.newly_used or update.newly_expired) or any(
-        a is not b for a, b in zip(ordered, remaining, strict=True)
-    )
+    if len(remaining) > 1:
+        ordered = sorted(remaining, key=_RANK)
+        update.changed = not all(map(operator.is_, ordered, remaining))
+        update.available = ordered
+    else:
+        update.available = remaining
+    if update.newly_used or update.newly_expired:
+        update.changed = True
     return update
 
 

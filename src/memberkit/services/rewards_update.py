@@ -299,10 +299,14 @@ class _RewardsRun:
         progress, total = self.progress, customers.size
         process = processor.process
         with fewer_gc_passes():
-            for number, cells in customers.records():
-                process(number, cells)
-                if progress is not None and number % _PROGRESS_EVERY == 0:
-                    progress(customers.bytes_read(), total)
+            if progress is None:
+                for number, cells in customers.records():
+                    process(number, cells)
+            else:
+                for number, cells in customers.records():
+                    process(number, cells)
+                    if number % _PROGRESS_EVERY == 0:
+                        progress(customers.bytes_read(), total)
         if progress is not None:
             progress(total, total)
 
