@@ -391,3 +391,39 @@ def test_a_cache_file_of_another_segment_is_not_used(store: Store) -> None:
     write_profile_index(store.root / "cache" / "klaviyo_segment_XVnnDX.json", index)
     with pytest.raises(ProfileCacheError, match="not the configured 'segment' 'XVnnDX'"):
         store.run(overrides={"klaviyo.enabled": True, "klaviyo.segment_id": "XVnnDX"})
+
+
+def test_a_row_with_more_cells_than_the_header_is_rejected(store: Store) -> None:
+    store.customers([[*customer("1", "a@x.com"), "stray, cell"], [*customer("2", "b@x.com"), ""]])
+    result = store.run()
+    assert (result.counts.rejected, result.counts.processed) == (1, 1)
+    reason = store.csv_rows("rejects_2026-11-20.csv")[1][-1]
+    assert reason == "row has 8 cells but the header has 7 (a delimiter inside an unquoted cell?)"
+
+
+def test_a_shopify_customer_export_in_windows_1252_with_semicolons(store: Store) -> None:
+    header = [
+        "Customer ID",
+        "First Name",
+        "Email",
+        "Codes (customer.metafields.alpkit.discountcodes_2021)",
+    ]
+    text = ";".join(header) + "\r\n" + '42;Zoë;zoe@x.com;"[{""code"":""Z£1"",""value"":""5""}]"\r\n'
+    (store.root / "customers.csv").write_bytes(text.encode("cp1252"))
+    result = store.run()
+    assert result.counts.processed == 1
+    assert store.csv_rows("max_value_2026-11-20.csv")[1][:4] == ["zoe@x.com", "true", "Z£1", "5.00"]
+
+
+def test_a_caller_holding_the_lock_can_run_without_taking_it(store: Store) -> None:
+    store.customers([customer("1", "a@x.com")])
+    with exclusive_lock(store.root / "logs" / "rewards.lock", what="the sync"):
+        assert store.run(hold_lock=False).counts.processed == 1
+
+
+def test_progress_is_reported_up_to_the_file_size(store: Store) -> None:
+    store.customers([customer(str(i), f"m{i}@x.com") for i in range(1, 50)])
+    calls: list[tuple[int, int]] = []
+    store.run(progress=lambda done, total: calls.append((done, total)))
+    size = (store.root / "customers.csv").stat().st_size
+    assert calls[-1] == (size, size)

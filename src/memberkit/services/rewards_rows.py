@@ -47,6 +47,8 @@ ChangedCustomerSink = Callable[[ChangedCustomer], None]
 
 # First characters worth the full formula test: the formula prefixes and whitespace.
 _SUSPECT_FIRST = frozenset("=+-@ \t\r\n\x0b\x0c")
+# Lists this close to Excel's cell limit are measured exactly after an update.
+_LENGTH_MARGIN = 1_000
 
 
 class RowRejected(Exception):
@@ -187,12 +189,13 @@ class CustomerRowProcessor:
     ) -> bool:
         """Whether an updated list could exceed Excel's cell limit (else no need to measure).
 
-        Compact JSON of parsed text is never longer than the text, and moved codes
-        come from the available cell, each gaining at most a date and an order name.
+        Compact JSON of parsed text is hardly ever longer than the text (only a
+        number like ``1e5`` grows, to ``1E+5``: the margin covers that), and moved
+        codes come from the available cell, each gaining a date and an order name.
         """
         moved = len(available_cell) + sum(60 + 6 * len(str(u.get("order", ""))) for u in newly_used)
-        longest = max(len(used_cell), len(expired_cell)) + moved + 40 * max(len(newly_used), 1)
-        return max(len(available_cell), longest) + 2 > EXCEL_CELL_LIMIT
+        longest = max(len(available_cell), len(used_cell) + moved, len(expired_cell) + moved)
+        return longest + _LENGTH_MARGIN > EXCEL_CELL_LIMIT
 
     def _check_lengths(
         self,
