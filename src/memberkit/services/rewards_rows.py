@@ -8,6 +8,7 @@ must outlive a row: the ids and emails seen, and which usage codes matched.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -98,21 +99,25 @@ class CustomerRowProcessor:
         """Handle one record (``number`` is its row in the file, the header being row 1)."""
         self.counts.customers_read += 1
         row = cells if len(cells) >= self.width else cells + [""] * (self.width - len(cells))
-        layout = self.layout
         try:
-            shopify_id = customer_id(row[layout.id])
-        except CustomerIdError as exc:
-            self._reject(number, cells, RowRejected(f"{layout.name(layout.id)}: {exc}"))
-            return
-        numeric_id = int(shopify_id)
-        if numeric_id in self.seen_ids:
-            self.counts.skipped_repeated_id += 1
-            return
-        self.seen_ids.add(numeric_id)
-        try:
-            self._process(row, cells, shopify_id, numeric_id)
+            admitted = self._admit(row, cells)
+            if admitted is None:
+                self.counts.skipped_repeated_id += 1
+                return
+            self._process(row, *admitted)
         except RowRejected as rejected:
             self._reject(number, cells, rejected)
+
+    def remember(self, cells: list[str]) -> None:
+        """Take note of a row that another process handles: the ids and emails it claims.
+
+        Used when the export is read by two processes: the second one replays the
+        first half this way, so a repeated ID or a duplicate email is judged
+        exactly as in one pass over the whole file.
+        """
+        row = cells if len(cells) >= self.width else cells + [""] * (self.width - len(cells))
+        with contextlib.suppress(RowRejected):  # the other process lists the reject
+            self._admit(row, cells)
 
     def _reject(self, number: int, cells: list[str], rejected: RowRejected) -> None:
         self.counts.rejected += 1
@@ -120,8 +125,20 @@ class CustomerRowProcessor:
             self.counts.failed += 1
         self.outputs.rejects.write(cells, rejected.reason)
 
-    def _process(self, row: list[str], cells: list[str], shopify_id: str, numeric_id: int) -> None:
+    def _admit(self, row: list[str], cells: list[str]) -> tuple[str, str, str] | None:
+        """What depends on earlier rows: the id (None: a repeated ID) and the email's owner.
+
+        Returns ``(shopify_id, email, lower-cased email)``; raises ``RowRejected``.
+        """
         layout = self.layout
+        try:
+            shopify_id = customer_id(row[layout.id])
+        except CustomerIdError as exc:
+            raise RowRejected(f"{layout.name(layout.id)}: {exc}") from None
+        numeric_id = int(shopify_id)
+        if numeric_id in self.seen_ids:
+            return None
+        self.seen_ids.add(numeric_id)
         if len(cells) > self.header_width and any(c.strip() for c in cells[self.header_width :]):
             raise RowRejected(
                 f"row has {len(cells)} cells but the header has {self.header_width} "
@@ -139,7 +156,10 @@ class CustomerRowProcessor:
                     f"{owner} (an earlier row, kept); one email cannot belong to two customers"
                 )
             self.email_owner[email_lower] = numeric_id
+        return shopify_id, email, email_lower
 
+    def _process(self, row: list[str], shopify_id: str, email: str, email_lower: str) -> None:
+        layout = self.layout
         available_cell = row[layout.available]
         used_cell = row[layout.used] if layout.used is not None else ""
         expired_cell = row[layout.expired] if layout.expired is not None else ""
