@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -427,3 +428,46 @@ def test_progress_is_reported_up_to_the_file_size(store: Store) -> None:
     store.run(progress=lambda done, total: calls.append((done, total)))
     size = (store.root / "customers.csv").stat().st_size
     assert calls[-1] == (size, size)
+
+
+def _outputs(store: Store) -> dict[str, object]:
+    return {
+        p.name: store.xlsx_rows() if p.suffix == ".xlsx" else p.read_bytes()
+        for p in sorted(store.output.glob("*_2026-11-20.*"))
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_two_reader_processes_give_exactly_the_files_and_counts_of_one(
+    store: Store, seed: int
+) -> None:
+    import random
+
+    rnd = random.Random(seed)
+    rows: list[list[str]] = []
+    for i in range(1, 400):
+        email = f"m{i}@x.com" if rnd.random() > 0.05 else ""
+        if rnd.random() < 0.05 and i > 5:  # an email of a customer anywhere earlier
+            email = f"M{rnd.randrange(1, i)}@x.com"
+        wallet = [
+            (f"C{i}-{j}", f"{rnd.randint(1, 30)}.00", f"2026-{rnd.randint(10, 12):02d}-15")
+            for j in range(rnd.randint(0, 3))
+        ]
+        available = codes(*wallet) if wallet else ""
+        if rnd.random() < 0.03:
+            available = "[{broken"
+        row = customer(str(i), email, available)
+        row[2] = 'enabled\nsince "2021"' if rnd.random() < 0.1 else row[2]  # multi-line cell
+        rows.append(row)
+        for _ in range(rnd.choice([0, 0, 0, 1, 2])):  # address rows
+            rows.append([str(i), "", "", "", "", "", ""])
+        if rnd.random() < 0.02:  # an ID repeated far from its first row
+            rows.append(customer(str(rnd.randrange(1, i + 1)), f"late{i}@x.com"))
+    store.customers(rows)
+    store.orders([("#1", "2026-11-18", f"C{i}-0") for i in range(1, 400, 7)])
+    one = store.run(background_writers=False, two_readers=False)
+    expected = _outputs(store)
+    two = store.run(background_writers=True, two_readers=True)
+    assert _outputs(store) == expected
+    assert dataclasses.asdict(two.counts) == dataclasses.asdict(one.counts)
+    assert not [p for p in store.output.iterdir() if p.name.startswith(".")]

@@ -7,6 +7,7 @@ files (rejects) pass ``people_facing=True`` so formula-like cells get a ``'``.
 from __future__ import annotations
 
 import csv
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,16 +18,30 @@ from memberkit.files.staging import StagedFile
 class CsvRowWriter:
     """Rows written to the CSV file at ``path`` (header first)."""
 
-    def __init__(self, path: Path, header: Sequence[str], *, people_facing: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        header: Sequence[str] | None,
+        *,
+        people_facing: bool = False,
+    ) -> None:
         self.people_facing = people_facing
         self.rows_written = 0
         self._fh = path.open("w", encoding="utf-8", newline="", buffering=1 << 20)
         self._writer = csv.writer(self._fh, lineterminator="\r\n")
-        self._writer.writerow(neutralise_row(header) if people_facing else header)
+        if header is not None:  # None: a part of a file, appended to another later
+            self._writer.writerow(neutralise_row(header) if people_facing else header)
 
     def write(self, cells: Sequence[str]) -> None:
         self._writer.writerow(neutralise_row(cells) if self.people_facing else cells)
         self.rows_written += 1
+
+    def append_part(self, part: Path, rows: int) -> None:
+        """Append the rows of a headerless part written by another ``CsvRowWriter``."""
+        self._fh.flush()
+        with part.open("rb") as source:
+            shutil.copyfileobj(source, self._fh.buffer, 1 << 20)
+        self.rows_written += rows
 
     def close(self) -> None:
         if not self._fh.closed:

@@ -10,11 +10,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from memberkit.files.csv_output import CsvOutput
+from memberkit.files.csv_output import CsvOutput, CsvRowWriter
 
 REJECTS_PATTERN = "rejects_%s.csv"
 USAGE_REJECTS_PATTERN = "rejects_usage_%s.csv"
 REASON_COLUMN = "Failure Reason"
+
+
+def reject_row(cells: Sequence[str], reason: str, width: int) -> list[str]:
+    """The rejects-file row: the cells as read, padded to the header, then the reason."""
+    padded = list(cells) + [""] * (width - len(cells)) if len(cells) < width else list(cells)
+    return [*padded, reason]
+
+
+class RejectsPart:
+    """Rejected rows written by a second process, without a header, to append later."""
+
+    def __init__(self, path: Path, header: Sequence[str]) -> None:
+        self.width = len(header)
+        self.writer = CsvRowWriter(path, None, people_facing=True)
+
+    def write(self, cells: Sequence[str], reason: str) -> None:
+        self.writer.write(reject_row(cells, reason, self.width))
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 class RejectsFile:
@@ -33,10 +53,15 @@ class RejectsFile:
         """Add a row (cells as read) and why it was rejected."""
         if self.output is None:
             self.output = CsvOutput(self.target, self.header, people_facing=True)
-        # Pad short rows so the reason always sits in its own column.
-        width = len(self.header) - 1
-        padded = list(cells) + [""] * (width - len(cells)) if len(cells) < width else list(cells)
-        self.output.write([*padded, reason])
+        self.output.write(reject_row(cells, reason, len(self.header) - 1))
+
+    def append_part(self, part: Path, rows: int) -> None:
+        """Append ``rows`` rejected rows written (without a header) by another process."""
+        if rows == 0:
+            return
+        if self.output is None:
+            self.output = CsvOutput(self.target, self.header, people_facing=True)
+        self.output.writer.append_part(part, rows)
 
     def close(self) -> None:
         if self.output:

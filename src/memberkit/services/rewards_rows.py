@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from memberkit.domain.codes import (
     CodeListError,
@@ -29,7 +29,7 @@ from memberkit.domain.rewards import CodeUse, max_value_cells, max_value_row, up
 from memberkit.files.customers_export import CustomersLayout
 from memberkit.files.formula import EXCEL_CELL_LIMIT, is_formula_like
 from memberkit.files.profile_cache import ProfileIndex
-from memberkit.services.rewards_outputs import RewardsFiles
+from memberkit.services.rewards_outputs import CodeListsSink
 from memberkit.services.rewards_report import RewardsCounts
 
 
@@ -52,6 +52,33 @@ _SUSPECT_FIRST = frozenset("=+-@ \t\r\n\x0b\x0c")
 _LENGTH_MARGIN = 1_000
 
 
+class RowSink(Protocol):
+    """A file rows are written to."""
+
+    rows_written: int
+
+    def write(self, cells: Sequence[str]) -> None: ...
+
+
+class RejectSink(Protocol):
+    """Where rejected rows go, with their reason."""
+
+    def write(self, cells: Sequence[str], reason: str) -> None: ...
+
+
+class RowOutputs(Protocol):
+    """The outputs a processed row is written to (``RewardsFiles``, or a second process's parts)."""
+
+    @property
+    def code_lists(self) -> CodeListsSink: ...
+
+    @property
+    def max_value(self) -> RowSink: ...
+
+    @property
+    def rejects(self) -> RejectSink: ...
+
+
 class RowRejected(Exception):
     """Internal: this row is rejected for ``reason`` (``failed``: its update cannot be written)."""
 
@@ -71,7 +98,7 @@ class CustomerRowProcessor:
         uses: Mapping[str, CodeUse],
         today: dt.date,
         parser: CodeParser,
-        outputs: RewardsFiles,
+        outputs: RowOutputs,
         counts: RewardsCounts,
         profile_index: ProfileIndex | None = None,
         on_changed: ChangedCustomerSink | None = None,

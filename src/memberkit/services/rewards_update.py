@@ -27,6 +27,7 @@ from memberkit.domain.codes import CodeParser
 from memberkit.errors import ConfigError, MemberkitError
 from memberkit.files.archive import copy_output
 from memberkit.files.csv_input import CsvSource, open_csv
+from memberkit.files.csv_split import open_csv_range
 from memberkit.files.customers_export import SETTING as CUSTOMERS_SETTING
 from memberkit.files.customers_export import customers_layout
 from memberkit.files.profile_cache import (
@@ -41,11 +42,13 @@ from memberkit.files.usage_export import UsageExport, read_usage_export
 from memberkit.runlock import exclusive_lock
 from memberkit.runlog import get_logger
 from memberkit.services.rewards_outputs import BACKGROUND_MIN_BYTES, RewardsFiles
+from memberkit.services.rewards_parallel import second_half, split_point
 from memberkit.services.rewards_report import RewardsCounts, RewardsOutputs, RewardsUpdateResult
 from memberkit.services.rewards_rows import (
     ChangedCustomer,
     ChangedCustomerSink,
     CustomerRowProcessor,
+    RowOutputs,
 )
 
 __all__ = [
@@ -75,6 +78,7 @@ def run_rewards_update(
     progress: ProgressCallback | None = None,
     hold_lock: bool = True,
     background_writers: bool | None = None,
+    two_readers: bool | None = None,
 ) -> RewardsUpdateResult:
     """Run the daily update with ``settings``; return what it wrote and counted.
 
@@ -83,7 +87,9 @@ def run_rewards_update(
     cache file (a missing or unusable one is an error naming the file).
     ``hold_lock=False`` is for callers that already hold ``logs/rewards.lock``.
     ``background_writers`` writes the XLSX and reviews files in a second process
-    (``None``: when the machine has two cores and the export is big).
+    (``None``: when the machine has two cores and the export is big);
+    ``two_readers`` reads the second half of the export in a second process too
+    (``None``: whenever the background writer is used and there is no sink).
     Raise ``MemberkitError`` (exit 1) or ``ConfigError`` (exit 2) when the run
     cannot be done; rejected rows are reported in the result, not raised.
     """
@@ -96,6 +102,7 @@ def run_rewards_update(
         run_date = today or dt.datetime.now(settings.processing.zone).date()
         run = _RewardsRun(settings, run_date, profile_index, on_changed, progress)
         run.background = background_writers
+        run.two_readers = two_readers
         return run.run()
 
 
@@ -116,6 +123,7 @@ class _RewardsRun:
         self.counts = RewardsCounts()
         self.timings: dict[str, float] = {}
         self.background: bool | None = None
+        self.two_readers: bool | None = None
 
     def dated(self, pattern: str) -> Path:
         return self.settings.output.directory / pattern.replace("%s", self.run_date.isoformat())
@@ -176,18 +184,36 @@ class _RewardsRun:
             try:
                 for rejected in usage.rejects:
                     files.usage_rejects.write(rejected.cells, rejected.reason)
-                processor = CustomerRowProcessor(
-                    layout=layout,
-                    uses=usage.uses,
-                    today=self.run_date,
-                    parser=CodeParser(zone),
-                    outputs=files,
-                    counts=self.counts,
-                    profile_index=index,
-                    on_changed=self.on_changed,
-                )
+
+                def make_processor(
+                    outputs: RowOutputs, counts: RewardsCounts
+                ) -> CustomerRowProcessor:
+                    return CustomerRowProcessor(
+                        layout=layout,
+                        uses=usage.uses,
+                        today=self.run_date,
+                        parser=CodeParser(zone),
+                        outputs=outputs,
+                        counts=counts,
+                        profile_index=index,
+                        on_changed=self.on_changed,
+                    )
+
+                processor = make_processor(files, self.counts)
+                boundary = split_point(customers) if self.use_two_readers(background) else None
                 with self.timed("customers"):
-                    self.process_customers(processor, customers)
+                    if boundary is None:
+                        self.process_customers(processor, customers)
+                    else:
+                        log.info(
+                            "reading the export with two processes (split at byte %d)", boundary
+                        )
+                        with second_half(
+                            customers, boundary, make_processor, settings.output.directory
+                        ) as merge:
+                            with open_csv_range(customers, 0, boundary) as first_half:
+                                self.process_customers(processor, first_half)
+                            merge(files, processor)
                 with self.timed("finish"):
                     files.finish()
                 with self.timed("publish"):
@@ -275,6 +301,15 @@ class _RewardsRun:
         counts.usage_rows, counts.usage_rows_with_codes = usage.rows, usage.rows_with_codes
         counts.usage_rejected = len(usage.rejects)
         return usage
+
+    def use_two_readers(self, background: bool) -> bool:
+        """Two reader processes: asked for, or by default with the background writer.
+
+        Never with an ``on_changed`` sink, which must run in the caller's process.
+        """
+        if self.on_changed is not None:
+            return False
+        return background if self.two_readers is None else self.two_readers
 
     def process_customers(self, processor: CustomerRowProcessor, customers: CsvSource) -> None:
         progress, total = self.progress, customers.size
