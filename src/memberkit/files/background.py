@@ -1,6 +1,6 @@
 """Running a writer in a second process, so a 2-core machine uses both cores.
 
-Serialising code lists, building XLSX XML, compressing it and quoting JSON for
+Building XLSX XML, compressing it and quoting JSON for
 CSV cost about as much as the rules themselves; a child process can do them
 while the parent reads the next customers. The parent batches method calls and
 sends them through a pipe (a full pipe makes the parent wait, so memory stays

@@ -1,21 +1,17 @@
 """The two outputs that carry code lists as compact JSON: the Matrixify XLSX and the reviews CSV.
 
-Serialising code lists is a large share of a run's work, so it happens here, in
-the writer, which may run in a second process (``files.background``): the rules
-hand over the lists, the writer turns them into text. Rows keep the order they
-are given in, so the reviews file follows the customers export.
+Building XLSX XML, compressing it and quoting JSON for CSV is a large share of a
+run's work, so this writer may run in a second process (``files.background``);
+it receives text (cheap to pass between processes), never code objects. Rows
+keep the order they are given in, so the reviews file follows the export.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from memberkit.domain.codes import dump_compact
 from memberkit.files.csv_output import CsvRowWriter
 from memberkit.files.xlsx_output import XlsxSheetWriter
-
-CodeList = list[dict[str, Any]]
 
 
 class CodeListsWriter:
@@ -36,16 +32,12 @@ class CodeListsWriter:
             self.customers.close()
             raise
 
-    def changed(
-        self, shopify_id: str, email: str, available: CodeList, used: CodeList, expired: CodeList
-    ) -> None:
-        """A changed customer: a Matrixify ``UPDATE`` row, and a reviews row if they have codes."""
-        available_json = dump_compact(available)
-        self.customers.write(
-            [shopify_id, email, "UPDATE", available_json, dump_compact(used), dump_compact(expired)]
-        )
-        if email and available:
-            self.reviews.write([email, available_json])
+    def changed(self, shopify_id: str, email: str, available: str, used: str, expired: str) -> None:
+        """A changed customer (code lists as compact JSON): a Matrixify ``UPDATE`` row,
+        and a reviews row if they have an email and codes left."""
+        self.customers.write([shopify_id, email, "UPDATE", available, used, expired])
+        if email and available != "[]":
+            self.reviews.write([email, available])
 
     def review(self, email: str, available_json: str) -> None:
         """An unchanged member with codes: their metafield as it already is in Shopify."""

@@ -21,7 +21,7 @@ from memberkit.config import Settings
 from memberkit.domain.max_value import CSV_COLUMNS
 from memberkit.files.archive import archive_earlier_outputs
 from memberkit.files.background import BackgroundWriter
-from memberkit.files.code_lists_output import CodeList, CodeListsWriter
+from memberkit.files.code_lists_output import CodeListsWriter
 from memberkit.files.csv_output import CsvRowWriter
 from memberkit.files.rejects import REJECTS_PATTERN, USAGE_REJECTS_PATTERN, RejectsFile
 from memberkit.files.staging import StagedFile
@@ -52,7 +52,7 @@ class CodeListsSink(Protocol):
     reviews_rows: int
 
     def changed(
-        self, shopify_id: str, email: str, available: CodeList, used: CodeList, expired: CodeList
+        self, shopify_id: str, email: str, available: str, used: str, expired: str
     ) -> None: ...
 
     def review(self, email: str, available_json: str) -> None: ...
@@ -66,11 +66,9 @@ class _CountingCodeLists:
         self.customers_rows = 0
         self.reviews_rows = 0
 
-    def changed(
-        self, shopify_id: str, email: str, available: CodeList, used: CodeList, expired: CodeList
-    ) -> None:
+    def changed(self, shopify_id: str, email: str, available: str, used: str, expired: str) -> None:
         self.customers_rows += 1
-        if email and available:
+        if email and available != "[]":
             self.reviews_rows += 1
         if self._remote is not None:
             self._remote.call("changed", shopify_id, email, available, used, expired)

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from memberkit.errors import InputFileError, MemberkitError
-from memberkit.files.code_lists_output import CodeList
 from memberkit.files.csv_input import CsvSource
 from memberkit.files.csv_output import CsvRowWriter
 from memberkit.files.csv_split import open_csv_range, record_boundary
@@ -50,9 +49,7 @@ class _SpooledCodeLists:
         self.customers_rows = 0
         self.reviews_rows = 0
 
-    def changed(
-        self, shopify_id: str, email: str, available: CodeList, used: CodeList, expired: CodeList
-    ) -> None:
+    def changed(self, shopify_id: str, email: str, available: str, used: str, expired: str) -> None:
         self._add("changed", (shopify_id, email, available, used, expired))
 
     def review(self, email: str, available_json: str) -> None:

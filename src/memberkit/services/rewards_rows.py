@@ -48,8 +48,6 @@ ChangedCustomerSink = Callable[[ChangedCustomer], None]
 
 # First characters worth the full formula test: the formula prefixes and whitespace.
 _SUSPECT_FIRST = frozenset("=+-@ \t\r\n\x0b\x0c")
-# Lists this close to Excel's cell limit are measured exactly after an update.
-_LENGTH_MARGIN = 1_000
 
 
 class RowSink(Protocol):
@@ -209,9 +207,9 @@ class CustomerRowProcessor:
             available_out = [code.raw for code in remaining]
             used_out = used_objects + update.newly_used
             expired_out = expired_objects + update.newly_expired
-            if self._may_overflow(available_cell, used_cell, expired_cell, update.newly_used):
-                self._check_lengths(available_out, used_out, expired_out)
-            self.outputs.code_lists.changed(shopify_id, email, available_out, used_out, expired_out)
+            texts = (dump_compact(available_out), dump_compact(used_out), dump_compact(expired_out))
+            self._check_lengths(texts)
+            self.outputs.code_lists.changed(shopify_id, email, *texts)
             self.counts.changed += 1
             self.counts.codes_moved_to_used += len(update.newly_used)
             self.counts.codes_moved_to_expired += len(update.newly_expired)
@@ -230,37 +228,14 @@ class CustomerRowProcessor:
             return
         self._write_max_value(row, email, email_lower, remaining)
 
-    @staticmethod
-    def _may_overflow(
-        available_cell: str, used_cell: str, expired_cell: str, newly_used: list[dict[str, Any]]
-    ) -> bool:
-        """Whether an updated list could exceed Excel's cell limit (else no need to measure).
-
-        Compact JSON of parsed text is hardly ever longer than the text (only a
-        number like ``1e5`` grows, to ``1E+5``: the margin covers that), and moved
-        codes come from the available cell, each gaining a date and an order name.
-        """
-        moved = len(available_cell) + sum(60 + 6 * len(str(u.get("order", ""))) for u in newly_used)
-        longest = max(len(available_cell), len(used_cell) + moved, len(expired_cell) + moved)
-        return longest + _LENGTH_MARGIN > EXCEL_CELL_LIMIT
-
-    def _check_lengths(
-        self,
-        available: list[dict[str, Any]],
-        used: list[dict[str, Any]],
-        expired: list[dict[str, Any]],
-    ) -> None:
+    def _check_lengths(self, texts: tuple[str, str, str]) -> None:
         layout = self.layout
-        for column, codes in (
-            (layout.available, available),
-            (layout.used, used),
-            (layout.expired, expired),
-        ):
-            length = len(dump_compact(codes))
-            if length > EXCEL_CELL_LIMIT:
+        columns = (layout.available, layout.used, layout.expired)
+        for column, text in zip(columns, texts, strict=True):
+            if len(text) > EXCEL_CELL_LIMIT:
                 name = layout.name(column) if column is not None else "code metafield"
                 raise RowRejected(
-                    f"{name}: after the update it would hold {length:,} characters, "
+                    f"{name}: after the update it would hold {len(text):,} characters, "
                     f"more than an Excel cell's {EXCEL_CELL_LIMIT:,}; update it by hand",
                     failed=True,
                 )
