@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -44,6 +45,7 @@ class BackgroundWriter:
         child_conn.close()
         self._pending: list[tuple[str, tuple[Any, ...]]] = []
         self._closed = False
+        self.cpu_seconds = 0.0  # the child's CPU time, known after close()
 
     def call(self, method: str, *args: Any) -> None:
         """Have the child call ``writer.<method>(*args)`` (batched, in order)."""
@@ -73,8 +75,9 @@ class BackgroundWriter:
         finally:
             self._process.join(timeout=60)
             self._conn.close()
-        if reply != "ok":
+        if not (isinstance(reply, tuple) and reply[0] == "ok"):
             raise BackgroundWriterError(f"writing the output files failed: {reply}")
+        self.cpu_seconds = float(reply[1])
 
     def abort(self) -> None:
         """Stop the child without finishing (the caller discards its files)."""
@@ -106,7 +109,7 @@ def _serve(conn: Connection, factory: Callable[..., Any], args: tuple[Any, ...])
                     getattr(writer, method)(*call_args)
         finally:
             writer.close()
-        conn.send("ok")
+        conn.send(("ok", time.process_time()))
     except BaseException as exc:  # reported to the parent, which decides
         conn.send(f"{type(exc).__name__}: {exc}")
     finally:

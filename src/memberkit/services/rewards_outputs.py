@@ -94,6 +94,8 @@ class RewardsFiles:
     _staged: dict[str, StagedFile]
     _local: CodeListsWriter | None
     _background: BackgroundWriter | None
+    writer_cpu_seconds: float | None = None  # the writer process's CPU time, when there was one
+    second_reader_cpu_seconds: float | None = None  # the second reader's, when there was one
 
     @classmethod
     def open(
@@ -155,6 +157,7 @@ class RewardsFiles:
         """Complete every file (still under temporary names)."""
         if self._background is not None:
             self._background.close()
+            self.writer_cpu_seconds = self._background.cpu_seconds
         if self._local is not None:
             self._local.close()
         self.max_value.close()

@@ -20,6 +20,7 @@ import os
 import pickle
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -170,6 +171,7 @@ def second_half(
             setattr(mine, field.name, getattr(mine, field.name) + getattr(counts, field.name))
         processor.matched_keys |= matched
         processor.already_used_keys |= already
+        files.second_reader_cpu_seconds = rows["cpu_ms"] / 1000
 
     try:
         yield merge
@@ -209,6 +211,7 @@ def _run_second_half(
                 process(number, cells)
         outputs.close()
         rows = {"max_value": outputs.max_value.rows_written, "rejects": counts.rejected}
+        rows["cpu_ms"] = int(time.process_time() * 1000)
         conn.send(("ok", counts, processor.matched_keys, processor.already_used_keys, rows))
     except MemberkitError as exc:
         conn.send(("error", type(exc).__name__, exc.message, exc.hint))

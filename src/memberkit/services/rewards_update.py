@@ -223,6 +223,13 @@ class _RewardsRun:
                 files.discard()
                 raise
 
+        self.timings["cpu_main"] = time.process_time()
+        for name, seconds in (
+            ("cpu_second_reader", files.second_reader_cpu_seconds),
+            ("cpu_writer", files.writer_cpu_seconds),
+        ):
+            if seconds is not None:
+                self.timings[name] = seconds
         already, not_member = processor.unmatched_usage()
         counts = self.counts
         counts.unmatched_already_used, counts.unmatched_not_member_code = already, not_member
