@@ -114,9 +114,14 @@ class _Parts:
             path.unlink(missing_ok=True)
 
 
+# The child also reads the first part (to learn its ids and emails), so it gets a
+# little less than half of the rows to process: measured to balance the two.
+FIRST_PART_SHARE = 0.55
+
+
 def split_point(source: CsvSource) -> int | None:
-    """Where the second half of the export starts, or None if it is too small to split."""
-    return record_boundary(source.path, source.size // 2)
+    """Where the child's part of the export starts, or None if it is too small to split."""
+    return record_boundary(source.path, int(source.size * FIRST_PART_SHARE))
 
 
 def _start_method() -> str:
