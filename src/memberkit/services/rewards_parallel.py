@@ -125,8 +125,9 @@ def split_point(source: CsvSource) -> int | None:
     return record_boundary(source.path, int(source.size * FIRST_PART_SHARE))
 
 
-def _start_method() -> str:
-    return "fork" if sys.platform.startswith("linux") else "spawn"
+def can_fork() -> bool:
+    """Whether the second reader can run here: it is forked (it shares our state)."""
+    return sys.platform.startswith("linux")
 
 
 @contextmanager
@@ -143,7 +144,7 @@ def second_half(
     its part files removed on the way out, whatever happens.
     """
     parts = _Parts.create(output_dir)
-    context = multiprocessing.get_context(_start_method())
+    context = multiprocessing.get_context("fork")
     conn, child_conn = context.Pipe(duplex=False)
     child = context.Process(  # type: ignore[attr-defined]
         target=_run_second_half,

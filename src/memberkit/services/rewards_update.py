@@ -42,7 +42,7 @@ from memberkit.files.usage_export import UsageExport, read_usage_export
 from memberkit.runlock import exclusive_lock
 from memberkit.runlog import get_logger
 from memberkit.services.rewards_outputs import BACKGROUND_MIN_BYTES, RewardsFiles
-from memberkit.services.rewards_parallel import second_half, split_point
+from memberkit.services.rewards_parallel import can_fork, second_half, split_point
 from memberkit.services.rewards_report import RewardsCounts, RewardsOutputs, RewardsUpdateResult
 from memberkit.services.rewards_rows import (
     ChangedCustomer,
@@ -312,9 +312,10 @@ class _RewardsRun:
     def use_two_readers(self, background: bool) -> bool:
         """Two reader processes: asked for, or by default with the background writer.
 
-        Never with an ``on_changed`` sink, which must run in the caller's process.
+        Never with an ``on_changed`` sink, which must run in the caller's process, nor
+        where processes cannot be forked (the child shares this process's state).
         """
-        if self.on_changed is not None:
+        if self.on_changed is not None or not can_fork():
             return False
         return background if self.two_readers is None else self.two_readers
 
