@@ -146,7 +146,7 @@ def second_half(
     parts = _Parts.create(output_dir)
     context = multiprocessing.get_context("fork")
     conn, child_conn = context.Pipe(duplex=False)
-    child = context.Process(  # type: ignore[attr-defined]
+    child = context.Process(
         target=_run_second_half,
         args=(child_conn, source, boundary, make_processor, parts),
         name="memberkit-second-half",
