@@ -76,9 +76,16 @@ def escape_cell_text(text: str) -> str:
     if "_x" in text:
         # A literal "_x0041_" would be read back as "A": escape its underscore first.
         text = _EXCEL_ESCAPE_LOOKALIKE.sub(r"_x005F_\1", text)
-    if _ILLEGAL_XML.search(text):
+    # Printable ASCII (most cells) cannot hold a character XML forbids: skip the search.
+    if not (text.isascii() and text.isprintable()) and _ILLEGAL_XML.search(text):
         text = _ILLEGAL_XML.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    return text
 
 
 class XlsxSheetWriter:
