@@ -12,6 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from memberkit import __version__
+from memberkit.cli import customers as customers_cli
 from memberkit.cli import db as db_cli
 from memberkit.cli import init_cmd, rewards
 from memberkit.cli import members as members_cli
@@ -70,6 +71,7 @@ app.add_typer(db_cli.app, name="db")
 app.add_typer(points_cli.app, name="points")
 app.add_typer(tiers_cli.app, name="tiers")
 app.add_typer(members_cli.app, name="members")
+app.add_typer(customers_cli.app, name="customers")
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from memberkit.errors import UsageError
@@ -50,3 +50,5 @@ class MemberRecord:
     codes_available: str | None = None
     codes_used: str | None = None
     codes_expired: str | None = None
+    # Where the record came from (a file's row number), for error reports.
+    source_row: int | None = field(default=None, compare=False)

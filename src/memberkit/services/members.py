@@ -155,12 +155,14 @@ def show_member(db: Database, *, member: MemberRef) -> MemberView:
 
 @dataclass(frozen=True)
 class UpsertResult:
-    """What an upsert did: members created, updated (something changed), unchanged."""
+    """What an upsert did: members created, updated (something changed), unchanged, refused."""
 
     created: int
     updated: int
     unchanged: int
     changed_ids: tuple[int, ...] = ()
+    # Records not written because their email belongs to another member.
+    conflicts: tuple[tuple[MemberRecord, str], ...] = ()
 
 
 _PROFILE_FIELDS = (
@@ -193,6 +195,22 @@ def _record_values(record: MemberRecord) -> dict[str, Any]:
     return values
 
 
+def _email_conflict(
+    record: MemberRecord, by_id: dict[str, Any] | None, owner: dict[str, Any] | None
+) -> str | None:
+    """Why a record cannot be written: its email belongs to a different member."""
+    if owner is None:
+        return None
+    if by_id is not None and by_id["id"] != owner["id"]:
+        return (
+            f"email {record.email!r} already belongs to "
+            f"Shopify customer {owner['shopify_id'] or owner['id']}"
+        )
+    if by_id is None and record.shopify_id and owner["shopify_id"] not in (None, record.shopify_id):
+        return f"email {record.email!r} already belongs to Shopify customer {owner['shopify_id']}"
+    return None
+
+
 def upsert_members_from_export(
     db: Database,
     *,
@@ -204,12 +222,14 @@ def upsert_members_from_export(
 
     Runs in one transaction, in batches; a record without an email or Shopify id
     is skipped by the caller (readers reject such rows). Fields a record leaves
-    as ``None`` keep their stored values. ``changed_ids`` lists the members
-    created or updated, for the rewards-run mirror.
+    as ``None`` keep their stored values. A record whose email belongs to another
+    member is not written and is listed in ``conflicts`` with the reason.
+    ``changed_ids`` lists the members created or updated.
     """
     moment = now or utcnow()
     created = updated = unchanged = 0
     changed_ids: list[int] = []
+    conflicts: list[tuple[MemberRecord, str]] = []
     columns = ("id", "shopify_id", "email_key", *_PROFILE_FIELDS, *_WALLET_FIELDS)
     with db.write() as session:
         batch: list[MemberRecord] = []
@@ -230,16 +250,26 @@ def upsert_members_from_export(
             inserts: list[dict[str, Any]] = []
             updates: list[dict[str, Any]] = []
             seen_new: dict[str, dict[str, Any]] = {}
+            new_emails: dict[str, str] = {}
             for record in batch:
                 values = _record_values(record)
-                existing = (by_shopify.get(record.shopify_id) if record.shopify_id else None) or (
-                    by_email.get(values["email_key"]) if "email_key" in values else None
-                )
+                key = values.get("email_key")
+                by_id = by_shopify.get(record.shopify_id) if record.shopify_id else None
+                owner = by_email.get(key) if key else None
+                existing = by_id or owner
+                problem = _email_conflict(record, by_id, owner)
+                ident = values.get("shopify_id") or key or ""
+                if existing is None and key and new_emails.get(key, ident) != ident:
+                    problem = f"email {record.email!r} is also in an earlier row of this import"
+                if problem:
+                    conflicts.append((record, problem))
+                    continue
                 if existing is None:
-                    ident = values.get("shopify_id") or values.get("email_key") or ""
                     if ident in seen_new:  # the same person twice in one file: last wins
                         seen_new[ident].update(values)
                         continue
+                    if key:
+                        new_emails[key] = ident
                     new_row: dict[str, Any] = {
                         "points_balance": 0,
                         "points_debt": 0,
@@ -290,4 +320,4 @@ def upsert_members_from_export(
                 batch = []
         if batch:
             flush(batch)
-    return UpsertResult(created, updated, unchanged, tuple(changed_ids))
+    return UpsertResult(created, updated, unchanged, tuple(changed_ids), tuple(conflicts))
