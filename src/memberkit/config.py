@@ -122,6 +122,8 @@ class FieldsSettings:
 class DatabaseSettings:
     # A relative SQLite path resolves against the config file's folder.
     url: str = "sqlite:///memberkit.db"
+    # The rewards update writes changed members and wallets here and records each run.
+    mirror_rewards_update: bool = True
 
 
 @dataclass(frozen=True)
@@ -372,8 +374,8 @@ def load_settings(
     sections = {
         name: _resolve_paths(cls(**values[name]), base_dir) for name, cls in SECTIONS.items()
     }
-    sections["database"] = DatabaseSettings(
-        url=_resolve_database_url(sections["database"].url, base_dir)
+    sections["database"] = dataclasses.replace(
+        sections["database"], url=_resolve_database_url(sections["database"].url, base_dir)
     )
     settings = Settings(**sections, config_path=path, base_dir=base_dir)
     _check_cross_field(settings, str(path) if path else "settings")

@@ -18,11 +18,8 @@ from rich.progress import (
 
 from memberkit.cli.common import ConfigOption, load, parse_date_option, stderr, stdout
 from memberkit.runlog import configure_logging, stderr_is_terminal
-from memberkit.services.rewards_update import (
-    ProgressCallback,
-    RewardsUpdateResult,
-    run_rewards_update,
-)
+from memberkit.services.rewards_mirror import run_rewards_update_with_mirror
+from memberkit.services.rewards_update import ProgressCallback, RewardsUpdateResult
 
 app = typer.Typer(help="The daily member-rewards update.", no_args_is_help=True)
 
@@ -68,8 +65,16 @@ def update(
     settings = load(config)
     configure_logging(settings.log.directory, settings.log.level)
     with progress_bar() as progress:
-        result = run_rewards_update(settings, today=run_date, progress=progress)
+        result, mirrored = run_rewards_update_with_mirror(
+            settings, today=run_date, progress=progress
+        )
     print_summary(result)
+    if mirrored is not None:
+        stdout.print(
+            f"Database: {mirrored.members_changed:,} changed members mirrored, "
+            f"run {mirrored.id} recorded.",
+            markup=False,
+        )
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 

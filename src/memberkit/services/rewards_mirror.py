@@ -12,15 +12,24 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from memberkit.config import Settings
+from memberkit.domain.codes import dump_compact
 from memberkit.domain.members import MemberRecord
-from memberkit.services.members import UpsertResult, upsert_members_from_export
-from memberkit.store.database import Database
+from memberkit.errors import MemberkitError
+from memberkit.services.members import UpsertResult, upsert_members_from_export, utcnow
+from memberkit.services.rewards_update import (
+    ChangedCustomer,
+    ProgressCallback,
+    RewardsUpdateResult,
+    run_rewards_update,
+)
+from memberkit.store.database import Database, open_database
 from memberkit.store.models import RewardsRun
 
 
@@ -96,3 +105,62 @@ def recent_rewards_runs(db: Database, *, limit: int = 20) -> list[RewardsRunView
                 select(RewardsRun).order_by(RewardsRun.id.desc()).limit(limit)
             )
         ]
+
+
+def member_record(changed: ChangedCustomer) -> MemberRecord:
+    """What the database keeps of a customer the rewards update changed."""
+    return MemberRecord(
+        shopify_id=changed.shopify_id,
+        email=changed.email or None,
+        codes_available=dump_compact(changed.available),
+        codes_used=dump_compact(changed.used),
+        codes_expired=dump_compact(changed.expired),
+    )
+
+
+def run_rewards_update_with_mirror(
+    settings: Settings,
+    *,
+    today: dt.date | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[RewardsUpdateResult, RewardsRunView | None]:
+    """The daily rewards update, then its mirror into ``database.url``.
+
+    With ``database.mirror_rewards_update`` off this is ``run_rewards_update``.
+    The database is opened first, so a schema problem stops the run before any
+    file is written. The changed customers are collected while the export
+    streams by and written, with the run record, once the outputs are published.
+    """
+    if not settings.database.mirror_rewards_update:
+        return run_rewards_update(settings, today=today, progress=progress), None
+    db = open_database(settings.database.url)
+    changed: list[MemberRecord] = []
+    started = utcnow()
+    try:
+        result = run_rewards_update(
+            settings,
+            today=today,
+            progress=progress,
+            on_changed=lambda customer: changed.append(member_record(customer)),
+        )
+        try:
+            run, _ = record_rewards_run(
+                db,
+                run_date=result.run_date,
+                started_at=started,
+                finished_at=utcnow(),
+                counts=asdict(result.counts),
+                output_files=result.outputs.written(),
+                changed_members=changed,
+            )
+        except MemberkitError:
+            raise
+        except Exception as exc:
+            raise MemberkitError(
+                f"the rewards update finished and its files are complete, but mirroring "
+                f"{len(changed):,} changed members into {db.url} failed: {exc}",
+                hint="fix the database, then run the update again for the same --today",
+            ) from exc
+        return result, run
+    finally:
+        db.dispose()
