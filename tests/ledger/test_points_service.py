@@ -14,7 +14,7 @@ from memberkit.domain.ledger import (
     ReversalError,
 )
 from memberkit.errors import NotFoundError, UsageError
-from memberkit.services import points
+from memberkit.services import points, points_bulk
 from memberkit.services.members import create_member
 from memberkit.store.database import Database
 from memberkit.store.models import AllocationRow, Debt, LedgerEntry, Lot, Member
@@ -300,14 +300,14 @@ def test_entries_are_append_only_allocations_balance_every_lot(db: Database, mem
 
 def test_bulk_posting_applies_the_same_rules(db: Database, member: int) -> None:
     other = create_member(db, email="bo@example.com", now=NOW)
-    result = points.post_bulk(
+    result = points_bulk.post_bulk(
         db,
         postings=[
-            points.BulkPosting(member, 100, key="b1"),
-            points.BulkPosting(other, 50, expires_on=dt.date(2027, 6, 30), key="b2"),
-            points.BulkPosting(member, -30, key="b3"),
-            points.BulkPosting(other, -20),
-            points.BulkPosting(member, 100, key="b1"),  # replay inside the batch
+            points_bulk.BulkPosting(member, 100, key="b1"),
+            points_bulk.BulkPosting(other, 50, expires_on=dt.date(2027, 6, 30), key="b2"),
+            points_bulk.BulkPosting(member, -30, key="b3"),
+            points_bulk.BulkPosting(other, -20),
+            points_bulk.BulkPosting(member, 100, key="b1"),  # replay inside the batch
         ],
         zone=ZONE,
         now=NOW,
@@ -316,17 +316,17 @@ def test_bulk_posting_applies_the_same_rules(db: Database, member: int) -> None:
     assert (result.posted, result.replayed) == (4, 1)
     assert_consistent(db, member, 70)
     assert_consistent(db, other, 30)
-    again = points.post_bulk(
-        db, postings=[points.BulkPosting(member, 100, key="b1")], zone=ZONE, now=NOW
+    again = points_bulk.post_bulk(
+        db, postings=[points_bulk.BulkPosting(member, 100, key="b1")], zone=ZONE, now=NOW
     )
     assert (again.posted, again.replayed) == (0, 1)
 
 
 def test_bulk_posting_is_all_or_nothing(db: Database, member: int) -> None:
     with pytest.raises(InsufficientPointsError, match="posting 1: insufficient points"):
-        points.post_bulk(
+        points_bulk.post_bulk(
             db,
-            postings=[points.BulkPosting(member, 10), points.BulkPosting(member, -20)],
+            postings=[points_bulk.BulkPosting(member, 10), points_bulk.BulkPosting(member, -20)],
             zone=ZONE,
             now=NOW,
         )
