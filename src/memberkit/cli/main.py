@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from memberkit import __version__
-from memberkit.cli import init_cmd, rewards
+from memberkit.cli import init_cmd, klaviyo, rewards
 from memberkit.cli.common import stderr
 from memberkit.errors import MemberkitError
 
@@ -62,6 +62,7 @@ def root(
 
 app.command("init")(init_cmd.init)
 app.add_typer(rewards.app, name="rewards")
+app.add_typer(klaviyo.app, name="klaviyo")
 
 
 def main() -> None:

@@ -1,0 +1,133 @@
+"""Klaviyo's per-endpoint rate limits, and a client-side limiter that keeps under them.
+
+Klaviyo limits each endpoint with two windows: a burst (requests per second)
+and a steady rate (requests per minute). A big run that only reacts to 429s
+wastes its retry budget and the account's quota, so every request first asks
+the endpoint's ``RateLimiter`` for a slot.
+
+The limiter keeps a sliding log of send times per endpoint and lets a request
+go only when fewer than ``burst`` requests were sent in the last second and
+fewer than ``steady`` in the last minute (each window stretched by a small
+``margin`` so network jitter cannot make the server see one request too many).
+It is thread-safe: parallel fetch slices share one limiter per endpoint.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+
+class Endpoint(StrEnum):
+    """The Klaviyo endpoints memberkit calls, each with its own rate limit bucket."""
+
+    PROFILES_LIST = "profiles:list"  # GET /api/profiles
+    SEGMENT_PROFILES = "segments:profiles"  # GET /api/segments/{id}/profiles
+    BULK_IMPORT_CREATE = "profile-bulk-import-jobs:create"  # POST /api/profile-bulk-import-jobs
+    BULK_IMPORT_GET = "profile-bulk-import-jobs:get"  # GET .../{id} and .../{id}/import-errors
+    EVENTS_CREATE = "events:create"  # POST /api/events
+    EVENT_BULK_CREATE = "event-bulk-create-jobs:create"  # POST /api/event-bulk-create-jobs
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``burst`` requests in any second and ``steady`` in any minute."""
+
+    burst: int
+    steady: int
+
+
+#: Klaviyo's documented tiers for revision 2026-07-15 (the default ``klaviyo.revision``):
+#: XL (75/s, 700/min) for profile listing, M (10/s, 150/min) for bulk jobs,
+#: XXL (350/s, 3,500/min) for single events.
+RATE_LIMITS: Final[dict[Endpoint, RateLimit]] = {
+    Endpoint.PROFILES_LIST: RateLimit(burst=75, steady=700),
+    Endpoint.SEGMENT_PROFILES: RateLimit(burst=75, steady=700),
+    Endpoint.BULK_IMPORT_CREATE: RateLimit(burst=10, steady=150),
+    Endpoint.BULK_IMPORT_GET: RateLimit(burst=10, steady=150),
+    Endpoint.EVENTS_CREATE: RateLimit(burst=350, steady=3500),
+    Endpoint.EVENT_BULK_CREATE: RateLimit(burst=10, steady=150),
+}
+
+#: Klaviyo's OAuth/API-key scope each endpoint needs (named in 403 messages).
+REQUIRED_SCOPES: Final[dict[Endpoint, str]] = {
+    Endpoint.PROFILES_LIST: "profiles:read",
+    Endpoint.SEGMENT_PROFILES: "segments:read and profiles:read",
+    Endpoint.BULK_IMPORT_CREATE: "profiles:write (and lists:write when adding to a list)",
+    Endpoint.BULK_IMPORT_GET: "profiles:read",
+    Endpoint.EVENTS_CREATE: "events:write",
+    Endpoint.EVENT_BULK_CREATE: "events:write",
+}
+
+
+class SlidingWindowLimiter:
+    """Thread-safe limiter for one endpoint: burst per second and steady per minute."""
+
+    def __init__(
+        self,
+        limit: RateLimit,
+        *,
+        margin: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.limit = limit
+        self._second = 1.0 + margin
+        self._minute = 60.0 + margin
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        # Send times within the last minute (the last ``burst`` of them cover the second).
+        self._sent: deque[float] = deque()
+
+    def _wait_needed(self, now: float) -> float:
+        sent = self._sent
+        while sent and sent[0] <= now - self._minute:
+            sent.popleft()
+        wait = 0.0
+        if len(sent) >= self.limit.steady:
+            wait = max(wait, sent[-self.limit.steady] + self._minute - now)
+        if len(sent) >= self.limit.burst:
+            wait = max(wait, sent[-self.limit.burst] + self._second - now)
+        return wait
+
+    def acquire(self) -> float:
+        """Block until a request may be sent, record it, and return the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                wait = self._wait_needed(now)
+                if wait <= 0:
+                    self._sent.append(now)
+                    return waited
+            self._sleep(wait)
+            waited += wait
+
+
+class RateLimiter:
+    """One ``SlidingWindowLimiter`` per endpoint, from a limits table."""
+
+    def __init__(
+        self,
+        limits: dict[Endpoint, RateLimit] | None = None,
+        *,
+        margin: float = 0.05,
+    ) -> None:
+        table = RATE_LIMITS if limits is None else {**RATE_LIMITS, **limits}
+        self._limiters = {
+            endpoint: SlidingWindowLimiter(limit, margin=margin)
+            for endpoint, limit in table.items()
+        }
+
+    def acquire(self, endpoint: Endpoint) -> float:
+        """Wait for a slot on ``endpoint``; return the seconds waited."""
+        return self._limiters[endpoint].acquire()
+
+    def limit(self, endpoint: Endpoint) -> RateLimit:
+        return self._limiters[endpoint].limit
