@@ -139,20 +139,22 @@ class RequestRecord:
 class _Window:
     """Server-side sliding windows for one route."""
 
-    def __init__(self, burst: int, steady: int) -> None:
+    def __init__(self, burst: int, steady: int, scale: float = 1.0) -> None:
         self.burst = burst
         self.steady = steady
+        self.second = 1.0 * scale
+        self.minute = 60.0 * scale
         self.sent: deque[float] = deque()
 
     def admit(self, now: float) -> float:
         """0 when admitted (and counted), else the seconds until a slot frees."""
-        while self.sent and self.sent[0] <= now - 60.0:
+        while self.sent and self.sent[0] <= now - self.minute:
             self.sent.popleft()
         wait = 0.0
         if len(self.sent) >= self.steady:
-            wait = max(wait, self.sent[-self.steady] + 60.0 - now)
+            wait = max(wait, self.sent[-self.steady] + self.minute - now)
         if len(self.sent) >= self.burst:
-            wait = max(wait, self.sent[-self.burst] + 1.0 - now)
+            wait = max(wait, self.sent[-self.burst] + self.second - now)
         if wait > 0:
             return wait
         self.sent.append(now)
@@ -218,6 +220,7 @@ class FakeKlaviyo:
         job_queued_seconds: float = 0.05,
         job_processing_seconds: float = 0.1,
         revision: str = "2026-07-15",
+        window_scale: float = 1.0,
     ) -> None:
         self.api_keys = {
             k: frozenset(v) for k, v in (api_keys or {"pk_test_key": ALL_SCOPES}).items()
@@ -227,6 +230,8 @@ class FakeKlaviyo:
         self.job_queued_seconds = job_queued_seconds
         self.job_processing_seconds = job_processing_seconds
         self.revision = revision
+        # Shrinks the rate-limit windows (0.01: a "second" of 10 ms, a "minute" of 0.6 s).
+        self.window_scale = window_scale
         self.lock = threading.RLock()
         self.profiles: dict[str, Profile] = {}
         self.by_email: dict[str, str] = {}
@@ -337,7 +342,9 @@ class FakeKlaviyo:
         self._httpd.request_queue_size = 128
         host, port = self._httpd.server_address[:2]
         self.url = f"http://{host!s}:{port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -476,10 +483,11 @@ class FakeKlaviyo:
         with self.lock:
             window = self._windows.get(route)
             if window is None:
-                window = self._windows[route] = _Window(*limit)
+                window = self._windows[route] = _Window(*limit, scale=self.window_scale)
             wait = window.admit(time.monotonic())
         if wait > 0:
-            seconds = max(1, math.ceil(wait))
+            # Retry-After is whole seconds (of the scaled clock in tests).
+            seconds = max(1, math.ceil(wait / self.window_scale))
             raise ApiError(
                 429,
                 "throttled",
@@ -553,8 +561,11 @@ class FakeKlaviyo:
         fields = self._PROFILE_FIELDS
         if "fields[profile]" in params:
             fields = tuple(f for f in params["fields[profile]"].split(",") if f)
+            allowed = self._PROFILE_FIELDS + (
+                ("joined_group_at",) if route == "segments:profiles" else ()
+            )
             for f in fields:
-                if f not in self._PROFILE_FIELDS:
+                if f not in allowed:
                     raise invalid(
                         f"'{f}' is not a valid profile field.", parameter="fields[profile]"
                     )
@@ -631,7 +642,7 @@ class FakeKlaviyo:
             "updated": iso(p.updated),
             "properties": p.properties,
         }
-        attributes = {f: full[f] for f in fields}
+        attributes = {f: full[f] for f in fields if f in full}
         if route == "segments:profiles" and "joined_group_at" in fields:
             attributes["joined_group_at"] = iso(key[0])
         return {

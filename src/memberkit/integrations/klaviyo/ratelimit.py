@@ -75,10 +75,12 @@ class SlidingWindowLimiter:
         margin: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        scale: float = 1.0,
     ) -> None:
         self.limit = limit
-        self._second = 1.0 + margin
-        self._minute = 60.0 + margin
+        # ``scale`` shrinks both windows for tests; the margin is real time (network jitter).
+        self._second = 1.0 * scale + margin
+        self._minute = 60.0 * scale + margin
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -118,10 +120,11 @@ class RateLimiter:
         limits: dict[Endpoint, RateLimit] | None = None,
         *,
         margin: float = 0.05,
+        scale: float = 1.0,
     ) -> None:
         table = RATE_LIMITS if limits is None else {**RATE_LIMITS, **limits}
         self._limiters = {
-            endpoint: SlidingWindowLimiter(limit, margin=margin)
+            endpoint: SlidingWindowLimiter(limit, margin=margin, scale=scale)
             for endpoint, limit in table.items()
         }
 
