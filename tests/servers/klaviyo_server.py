@@ -113,6 +113,8 @@ class Fault:
     status: int = 500
     retry_after: int = 1
     delay: float = 0.0
+    # Only requests whose body contains these bytes (e.g. one chunk's first email).
+    match: bytes | None = None
 
 
 @dataclass
@@ -386,9 +388,11 @@ class FakeKlaviyo:
             return "event-bulk-create-jobs:create", []
         raise ApiError(404, "not_found", "Not found.", f"No route for {method} {path}")
 
-    def _take_fault(self, route: str) -> Fault | None:
+    def _take_fault(self, route: str, body: bytes) -> Fault | None:
         with self.lock:
             for fault in self.faults:
+                if fault.match is not None and fault.match not in body:
+                    continue
                 if fault.times > 0 and fault.route in (None, route):
                     if fault.kind == "never_complete":
                         continue  # applied when the job is created
@@ -412,7 +416,7 @@ class FakeKlaviyo:
         path = split.path
         query = parse_qsl(split.query, keep_blank_values=True)
         route, args = self.route_of(method, path)
-        fault = self._take_fault(route)
+        fault = self._take_fault(route, body)
         if fault is not None:
             if fault.kind == "drop":
                 raise _Drop
@@ -842,7 +846,7 @@ class FakeKlaviyo:
         key = (metric, who.lower(), unique)
         with self.lock:
             # unique_id makes a retry safe: the same event is never counted twice.
-            self.events.setdefault(key, {"metric": metric, "profile": profile, **_plain(attrs)})
+            self.events.setdefault(key, {**_plain(attrs), "metric": metric, "profile": profile})
 
     def _create_event(self, body: bytes) -> None:
         doc = self._parse_body(body)
@@ -962,8 +966,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "Request too large.",
                 f"The request body may be at most {MAX_BODY_BYTES} bytes, got {length}.",
             )
-            self._send(error.status, error.body(), error.headers)
             self._record(method, None, error.status, b"")
+            self._send(error.status, error.body(), error.headers)
             return
         body = self.rfile.read(length) if length else b""
         try:
@@ -976,8 +980,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         except ApiError as error:
             status, payload, headers = error.status, error.body(), error.headers
-        self._send(status, payload, headers)
+        # Recorded before answering, so a test that got its answer sees the record.
         self._record(method, None, status, body)
+        self._send(status, payload, headers)
 
     def _record(self, method: str, route: str | None, status: int, body: bytes) -> None:
         fake = self.server_state

@@ -66,10 +66,10 @@ def test_steady_window_binds_over_a_minute() -> None:
 
 def test_parallel_threads_never_exceed_the_servers_limits(klaviyo: FakeKlaviyo) -> None:
     klaviyo.add_many(1, segment_id="XVnnDX")
-    # Windows scaled to a 50 ms "second" and a 3 s "minute".
+    # Windows scaled to a 20 ms "second" and a 1.2 s "minute".
     klaviyo.rate_limits["segments:profiles"] = (5, 12)
-    klaviyo.window_scale = 0.05
-    limiter = RateLimiter({Endpoint.SEGMENT_PROFILES: RateLimit(burst=5, steady=12)}, scale=0.05)
+    klaviyo.window_scale = 0.02
+    limiter = RateLimiter({Endpoint.SEGMENT_PROFILES: RateLimit(burst=5, steady=12)}, scale=0.02)
     with make_client(klaviyo, limiter=limiter) as client, ThreadPoolExecutor(8) as pool:
         list(
             pool.map(
