@@ -19,11 +19,13 @@ their types: JSON booleans, integers, money as exact numbers, ``""`` for empty t
 
 from __future__ import annotations
 
+import json
 import logging
+import queue
 import re
+import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +47,9 @@ MAX_PROFILES_PER_JOB = 10_000
 MAX_REQUEST_BYTES = 5_000_000
 _PREFIX = '{"data":{"type":"profile-bulk-import-job","attributes":{"profiles":{"data":['
 _SUFFIX = "]}}}}"
+_PREFIX_B = _PREFIX.encode()
+_SUFFIX_B = _SUFFIX.encode()
+_encode_str = json.encoder.encode_basestring
 _POINTER = re.compile(r"/data/attributes/profiles/data/(\d+)")
 
 
@@ -89,39 +94,32 @@ class UploadReport:
 
 def profile_json(update: ProfileUpdate) -> str:
     """One profile resource of the import body, as compact JSON text."""
-    return dumps(
-        {
-            "type": "profile",
-            "attributes": {"email": update.email, "properties": update.properties},
-        }
+    return (
+        '{"type":"profile","attributes":{"email":'
+        + _encode_str(update.email)
+        + ',"properties":'
+        + dumps(update.properties)
+        + "}}"
     )
 
 
-def plan_chunks(
-    profiles: Sequence[ProfileUpdate],
+def iter_chunks(
+    profiles: Iterable[ProfileUpdate],
     *,
     chunk_size: int,
+    too_big: list[FailedProfile],
     max_bytes: int = MAX_REQUEST_BYTES,
-) -> tuple[list[Chunk], list[FailedProfile]]:
-    """Chunks of at most ``chunk_size`` profiles and ``max_bytes`` bytes a request.
+) -> Iterator[Chunk]:
+    """Chunks of at most ``chunk_size`` profiles and ``max_bytes`` bytes a request, lazily.
 
-    A single profile too big for any request is returned as failed.
+    A single profile too big for any request is appended to ``too_big``.
     """
     chunk_size = max(1, min(chunk_size, MAX_PROFILES_PER_JOB))
     overhead = len(_PREFIX) + len(_SUFFIX)
-    chunks: list[Chunk] = []
-    too_big: list[FailedProfile] = []
+    number = 0
     current: list[ProfileUpdate] = []
     parts: list[bytes] = []
     size = overhead
-
-    def close() -> None:
-        nonlocal current, parts, size
-        if current:
-            body = _PREFIX.encode() + b",".join(parts) + _SUFFIX.encode()
-            chunks.append(Chunk(len(chunks) + 1, current, body))
-        current, parts, size = [], [], overhead
-
     for update in profiles:
         encoded = profile_json(update).encode("utf-8")
         if overhead + len(encoded) > max_bytes:
@@ -130,13 +128,29 @@ def plan_chunks(
             )
             continue
         extra = len(encoded) + (1 if current else 0)
-        if len(current) >= chunk_size or size + extra > max_bytes:
-            close()
+        if current and (len(current) >= chunk_size or size + extra > max_bytes):
+            number += 1
+            yield Chunk(number, current, _PREFIX_B + b",".join(parts) + _SUFFIX_B)
+            current, parts, size = [], [], overhead
             extra = len(encoded)
         current.append(update)
         parts.append(encoded)
         size += extra
-    close()
+    if current:
+        yield Chunk(number + 1, current, _PREFIX_B + b",".join(parts) + _SUFFIX_B)
+
+
+def plan_chunks(
+    profiles: Iterable[ProfileUpdate],
+    *,
+    chunk_size: int,
+    max_bytes: int = MAX_REQUEST_BYTES,
+) -> tuple[list[Chunk], list[FailedProfile]]:
+    """All chunks at once (see ``iter_chunks``), and the profiles too big to send."""
+    too_big: list[FailedProfile] = []
+    chunks = list(
+        iter_chunks(profiles, chunk_size=chunk_size, too_big=too_big, max_bytes=max_bytes)
+    )
     return chunks, too_big
 
 
@@ -175,26 +189,55 @@ class BulkProfileUploader:
         return plan_chunks(profiles, chunk_size=self.chunk_size)
 
     def upload(self, profiles: Sequence[ProfileUpdate], *, dry_run: bool = False) -> UploadReport:
-        """Upload ``profiles`` (or, with ``dry_run``, only plan the jobs) and report on each."""
-        chunks, too_big = self.plan(profiles)
-        report = UploadReport(
-            profiles=len(profiles), jobs_planned=len(chunks), dry_run=dry_run, failed=too_big
-        )
-        if dry_run or not chunks:
+        """Upload ``profiles`` (or, with ``dry_run``, only plan the jobs) and report on each.
+
+        Chunks are encoded lazily by the submitting threads, so the first job goes
+        out at once and encoding overlaps the rate-limit waits.
+        """
+        report = UploadReport(profiles=len(profiles), dry_run=dry_run)
+        if dry_run:
+            chunks, report.failed = self.plan(profiles)
+            report.jobs_planned = len(chunks)
             return report
+        source = iter_chunks(profiles, chunk_size=self.chunk_size, too_big=report.failed)
+        source_lock = threading.Lock()
+        stop = threading.Event()
+        done: queue.SimpleQueue[tuple[Chunk, str | None, KlaviyoError | None]] = queue.SimpleQueue()
+
+        def submitter() -> None:
+            while not stop.is_set():
+                with source_lock:
+                    chunk = next(source, None)
+                    if chunk is None:
+                        return
+                    report.jobs_planned += 1
+                try:
+                    done.put((chunk, self._submit(chunk), None))
+                except KlaviyoError as exc:
+                    if isinstance(exc, KlaviyoAuthError):
+                        stop.set()  # nothing more will get through with this key
+                    done.put((chunk, None, exc))
+
+        threads = [
+            threading.Thread(target=submitter, name=f"klaviyo-upload-{i}", daemon=True)
+            for i in range(self.submit_workers)
+        ]
+        for thread in threads:
+            thread.start()
         pending: dict[str, _Job] = {}
-        with ThreadPoolExecutor(max_workers=self.submit_workers) as pool:
-            futures: dict[Future[str], Chunk] = {
-                pool.submit(self._submit, chunk): chunk for chunk in chunks
-            }
-            waiting = dict(futures)
-            while waiting or pending:
-                for future in [f for f in waiting if f.done()]:
-                    chunk = waiting.pop(future)
-                    self._submitted(future, chunk, pending, report, waiting)
-                self._poll_due(pending, report)
-                if waiting or pending:
-                    time.sleep(self._idle_seconds(pending, bool(waiting)))
+        while True:
+            submitting = any(t.is_alive() for t in threads)
+            while not done.empty():
+                self._submitted(*done.get(), pending, report)
+            if not submitting and done.empty() and not pending:
+                break
+            self._poll_due(pending, report)
+            time.sleep(self._idle_seconds(pending, submitting))
+        if report.fatal is not None:
+            for chunk in source:  # never sent: listed, nothing lost
+                report.jobs_planned += 1
+                report.chunks_failed += 1
+                self._fail_chunk(chunk, f"not sent: {report.fatal}", report)
         return report
 
     # -- submitting ------------------------------------------------------------
@@ -209,44 +252,32 @@ class BulkProfileUploader:
 
     def _submitted(
         self,
-        future: Future[str],
         chunk: Chunk,
+        job_id: str | None,
+        error: KlaviyoError | None,
         pending: dict[str, _Job],
         report: UploadReport,
-        waiting: dict[Future[str], Chunk],
     ) -> None:
-        try:
-            job_id = future.result()
-        except KlaviyoAuthError as exc:
+        if error is not None or job_id is None:
             report.chunks_failed += 1
-            self._fail_chunk(chunk, str(exc), report)
-            if report.fatal is None:
-                report.fatal = exc
-                # Nothing more will get through with this key: stop sending.
-                for other in list(waiting):
-                    if other.cancel():
-                        report.chunks_failed += 1
-                        self._fail_chunk(waiting.pop(other), f"not sent: {exc}", report)
-            return
-        except KlaviyoError as exc:
-            report.chunks_failed += 1
-            self._fail_chunk(chunk, str(exc), report)
+            reason = str(error) if error else "no job id"
+            self._fail_chunk(chunk, reason, report)
+            if isinstance(error, KlaviyoAuthError) and report.fatal is None:
+                report.fatal = error
             log.error(
-                "Klaviyo import job %d of %d (%d profiles) failed: %s",
+                "Klaviyo import chunk %d (%d profiles) failed: %s",
                 chunk.number,
-                report.jobs_planned,
                 len(chunk.profiles),
-                exc,
+                reason,
             )
             return
         report.jobs_submitted += 1
         now = self._clock()
         pending[job_id] = _Job(job_id, chunk, now, now + self.poll_interval, self.poll_interval)
         log.info(
-            "Klaviyo import job %s submitted: chunk %d of %d, %d profiles",
+            "Klaviyo import job %s submitted: chunk %d, %d profiles",
             job_id,
             chunk.number,
-            report.jobs_planned,
             len(chunk.profiles),
         )
 
