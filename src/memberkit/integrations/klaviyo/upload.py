@@ -26,6 +26,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,6 +176,7 @@ class BulkProfileUploader:
         poll_interval_seconds: float = 2.0,
         max_poll_interval_seconds: float = 15.0,
         submit_workers: int = 4,
+        poll_workers: int = 4,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
@@ -183,6 +185,7 @@ class BulkProfileUploader:
         self.poll_interval = poll_interval_seconds
         self.max_poll_interval = max(max_poll_interval_seconds, poll_interval_seconds)
         self.submit_workers = max(1, submit_workers)
+        self.poll_workers = max(1, poll_workers)
         self._clock = clock
 
     def plan(self, profiles: Sequence[ProfileUpdate]) -> tuple[list[Chunk], list[FailedProfile]]:
@@ -225,14 +228,15 @@ class BulkProfileUploader:
         for thread in threads:
             thread.start()
         pending: dict[str, _Job] = {}
-        while True:
-            submitting = any(t.is_alive() for t in threads)
-            while not done.empty():
-                self._submitted(*done.get(), pending, report)
-            if not submitting and done.empty() and not pending:
-                break
-            self._poll_due(pending, report)
-            time.sleep(self._idle_seconds(pending, submitting))
+        with ThreadPoolExecutor(self.poll_workers, thread_name_prefix="klaviyo-poll") as pool:
+            while True:
+                submitting = any(t.is_alive() for t in threads)
+                while not done.empty():
+                    self._submitted(*done.get(), pending, report)
+                if not submitting and done.empty() and not pending:
+                    break
+                self._poll_due(pending, report, pool)
+                time.sleep(self._idle_seconds(pending, submitting))
         if report.fatal is not None:
             for chunk in source:  # never sent: listed, nothing lost
                 report.jobs_planned += 1
@@ -293,27 +297,36 @@ class BulkProfileUploader:
         soonest = min(job.next_poll for job in pending.values()) - self._clock()
         return max(0.0, min(soonest, 0.02 if submitting else 1.0))
 
-    def _poll_due(self, pending: dict[str, _Job], report: UploadReport) -> None:
+    def _fetch_status(self, job: _Job) -> dict[str, Any] | KlaviyoError:
+        try:
+            return self.client.get(Endpoint.BULK_IMPORT_GET, f"{JOBS_PATH}/{job.id}")
+        except KlaviyoError as exc:
+            return exc
+
+    def _poll_due(
+        self, pending: dict[str, _Job], report: UploadReport, pool: ThreadPoolExecutor
+    ) -> None:
+        """Poll every job that is due, a few at a time in parallel (the limiter paces them)."""
         now = self._clock()
-        for job in sorted(pending.values(), key=lambda j: j.next_poll):
-            if job.next_poll > now:
-                break
-            if report.fatal is not None:
+        due = sorted(
+            (job for job in pending.values() if job.next_poll <= now), key=lambda j: j.next_poll
+        )
+        if report.fatal is not None:
+            for job in due:
                 self._unfinished(job, pending, report, f"not confirmed: {report.fatal}")
+            return
+        for job, outcome in zip(due, pool.map(self._fetch_status, due), strict=True):
+            if isinstance(outcome, KlaviyoAuthError):
+                report.fatal = report.fatal or outcome
+                self._unfinished(job, pending, report, f"status unknown: {outcome}")
                 continue
-            try:
-                body = self.client.get(Endpoint.BULK_IMPORT_GET, f"{JOBS_PATH}/{job.id}")
-            except KlaviyoAuthError as exc:
-                report.fatal = exc
-                self._unfinished(job, pending, report, f"status unknown: {exc}")
-                continue
-            except KlaviyoError as exc:
+            if isinstance(outcome, KlaviyoError):
                 if self._clock() - job.submitted >= self.job_timeout:
-                    self._unfinished(job, pending, report, f"status unknown: {exc}")
+                    self._unfinished(job, pending, report, f"status unknown: {outcome}")
                 else:
                     self._reschedule(job)
                 continue
-            attributes = (body.get("data") or {}).get("attributes") or {}
+            attributes = (outcome.get("data") or {}).get("attributes") or {}
             status = attributes.get("status")
             if status == "complete":
                 self._completed(job, attributes, report)
@@ -330,7 +343,6 @@ class BulkProfileUploader:
                 )
             else:
                 self._reschedule(job)
-            now = self._clock()
 
     def _reschedule(self, job: _Job) -> None:
         job.interval = min(job.interval * 1.5, self.max_poll_interval)
