@@ -138,3 +138,13 @@ def test_a_next_link_to_another_host_is_refused(klaviyo: FakeKlaviyo) -> None:
         pytest.raises(KlaviyoError, match="another host"),
     ):
         ProfileFetcher(client, ProfileSource("all"), workers=1).fetch()
+
+
+def test_a_server_that_cannot_sort_still_gets_a_sequential_fetch(klaviyo: FakeKlaviyo) -> None:
+    seed(klaviyo, 150)
+    klaviyo.add_fault("status", "segments:profiles", status=400, times=1)
+    with make_client(klaviyo) as client:
+        fetcher = ProfileFetcher(client, ProfileSource("segment", "XVnnDX"), workers=4)
+        index = fetcher.fetch()
+    assert len(index.profiles) == 150
+    assert fetcher.stats.slices == 1

@@ -34,7 +34,7 @@ import httpx
 from memberkit.domain.max_value import subset_properties
 from memberkit.files.profile_cache import CachedProfile, ProfileIndex
 from memberkit.integrations.klaviyo.client import KlaviyoClient
-from memberkit.integrations.klaviyo.errors import KlaviyoError
+from memberkit.integrations.klaviyo.errors import KlaviyoError, KlaviyoRequestError
 from memberkit.integrations.klaviyo.ratelimit import Endpoint
 
 log = logging.getLogger("memberkit.klaviyo.profiles")
@@ -194,8 +194,17 @@ class ProfileFetcher:
     def _plan_full(self) -> list[Slice]:
         if self.workers == 1:
             return [Slice(self.source.time_field, None, None)]
-        first = self._probe(ascending=True)
-        last = self._probe(ascending=False)
+        try:
+            first = self._probe(ascending=True)
+            last = self._probe(ascending=False)
+        except KlaviyoRequestError as exc:
+            # A revision that cannot sort or return the timestamp: one cursor still works.
+            log.warning(
+                "Klaviyo %s: cannot slice the fetch (%s); paging sequentially",
+                self.source.describe(),
+                exc,
+            )
+            return [Slice(self.source.time_field, None, None)]
         if first is None or last is None:
             # Empty, or the timestamps are not given: one sequential cursor.
             return [Slice(self.source.time_field, None, None)]
