@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
-from memberkit.cli.common import ConfigOption, load, parse_date_option, stdout
+from memberkit.cli.common import ConfigOption, load, parse_date_option, stderr, stdout
 from memberkit.errors import EXIT_PARTIAL, UsageError
-from memberkit.runlog import configure_logging
+from memberkit.runlog import configure_logging, stderr_is_terminal
 from memberkit.services.klaviyo_sync import (
     FetchChoice,
     get_profile_index,
@@ -42,6 +46,29 @@ TodayOption = Annotated[
 ]
 
 
+@contextmanager
+def fetch_progress() -> Iterator[Callable[[int], None] | None]:
+    """A Rich counter of profiles fetched on a terminal; nothing under cron."""
+    if not stderr_is_terminal():
+        yield None
+        return
+    with Progress(
+        TextColumn("Klaviyo profiles"),
+        TextColumn("{task.completed:,.0f}"),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("profiles", total=None)
+        lock = threading.Lock()
+
+        def advance(count: int) -> None:
+            with lock:
+                bar.advance(task, count)
+
+        yield advance
+
+
 def fetch_mode_from_flags(*, all: bool, segment: bool, suppressed: bool) -> FetchChoice | None:
     """The mode chosen by ``--all/--segment/--suppressed``; two of them is a usage error."""
     flags: list[tuple[FetchChoice, bool]] = [
@@ -71,7 +98,10 @@ def fetch(
     mode = fetch_mode_from_flags(all=all, segment=segment, suppressed=suppressed)
     settings = load(config)
     configure_logging(settings.log.directory, settings.log.level)
-    result = get_profile_index(settings, mode=mode, refresh_cache=refresh_cache)
+    with fetch_progress() as on_page:
+        result = get_profile_index(
+            settings, mode=mode, refresh_cache=refresh_cache, on_page=on_page
+        )
     how = {"cache": "from cache", "fetched": "fetched", "refreshed": "refreshed incrementally"}
     stdout.print(
         f"{len(result.index.profiles)} Klaviyo profiles {how[result.origin]}: {result.path}"

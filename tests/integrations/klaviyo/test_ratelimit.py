@@ -37,7 +37,11 @@ def test_the_table_holds_klaviyos_documented_tiers() -> None:
 def test_burst_window_allows_burst_per_second() -> None:
     clock = FakeClock()
     limiter = SlidingWindowLimiter(
-        RateLimit(burst=10, steady=150), margin=0.0, clock=clock, sleep=clock.sleep
+        RateLimit(burst=10, steady=150),
+        margin=0.0,
+        steady_margin=0.0,
+        clock=clock,
+        sleep=clock.sleep,
     )
     for _ in range(10):
         assert limiter.acquire() == 0
@@ -49,7 +53,11 @@ def test_burst_window_allows_burst_per_second() -> None:
 def test_steady_window_binds_over_a_minute() -> None:
     clock = FakeClock()
     limiter = SlidingWindowLimiter(
-        RateLimit(burst=10, steady=150), margin=0.0, clock=clock, sleep=clock.sleep
+        RateLimit(burst=10, steady=150),
+        margin=0.0,
+        steady_margin=0.0,
+        clock=clock,
+        sleep=clock.sleep,
     )
     times = []
     for _ in range(200):
@@ -69,7 +77,9 @@ def test_parallel_threads_never_exceed_the_servers_limits(klaviyo: FakeKlaviyo) 
     # Windows scaled to a 20 ms "second" and a 1.2 s "minute".
     klaviyo.rate_limits["segments:profiles"] = (5, 12)
     klaviyo.window_scale = 0.02
-    limiter = RateLimiter({Endpoint.SEGMENT_PROFILES: RateLimit(burst=5, steady=12)}, scale=0.02)
+    limiter = RateLimiter(
+        {Endpoint.SEGMENT_PROFILES: RateLimit(burst=5, steady=12)}, steady_margin=0.1, scale=0.02
+    )
     with make_client(klaviyo, limiter=limiter) as client, ThreadPoolExecutor(8) as pool:
         list(
             pool.map(
