@@ -400,9 +400,11 @@ class FakeKlaviyo:
                     return fault
         return None
 
-    def _take_never_complete(self) -> bool:
+    def _take_never_complete(self, body: bytes) -> bool:
         with self.lock:
             for fault in self.faults:
+                if fault.match is not None and fault.match not in body:
+                    continue
                 if fault.kind == "never_complete" and fault.times > 0:
                     fault.times -= 1
                     return True
@@ -727,7 +729,7 @@ class FakeKlaviyo:
                 id=uuid.uuid4().hex,
                 created=time.monotonic(),
                 profiles=profiles,
-                never_complete=self._take_never_complete(),
+                never_complete=self._take_never_complete(body),
             )
             self.jobs[job.id] = job
         return {"data": self._job_resource(job)}

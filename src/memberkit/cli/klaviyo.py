@@ -126,7 +126,10 @@ def upload(
     settings = load(config, klaviyo_upload__dry_run=True if dry_run else None)
     configure_logging(settings.log.directory, settings.log.level)
     result = upload_max_value_csv(
-        settings, file.absolute(), today=run_date or dt.date.today(), dry_run=dry_run or None
+        settings,
+        file.absolute(),
+        today=run_date or dt.datetime.now(settings.processing.zone).date(),
+        dry_run=dry_run or None,
     )
     report = result.report
     if report.dry_run:

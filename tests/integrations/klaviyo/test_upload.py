@@ -221,7 +221,7 @@ def test_a_job_that_never_completes_is_reported_unfinished(
     klaviyo: FakeKlaviyo, tmp_path: Path
 ) -> None:
     store = write_store(tmp_path, klaviyo)
-    klaviyo.add_fault("never_complete")
+    klaviyo.add_fault("never_complete", match=b'"member0@example.com"')
     rows = [max_value_row(n) for n in range(60)]
     csv_path = write_max_value_csv(tmp_path / "output" / "max_value_2026-11-22.csv", rows)
     settings = store.settings(**{"klaviyo_upload.job_timeout_seconds": 1})
