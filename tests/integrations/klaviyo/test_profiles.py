@@ -148,3 +148,17 @@ def test_a_server_that_cannot_sort_still_gets_a_sequential_fetch(klaviyo: FakeKl
         index = fetcher.fetch()
     assert len(index.profiles) == 150
     assert fetcher.stats.slices == 1
+
+
+def test_a_slice_that_keeps_failing_stops_the_fetch_with_a_clear_error(
+    klaviyo: FakeKlaviyo,
+) -> None:
+    from memberkit.integrations.klaviyo import KlaviyoUnavailableError
+
+    seed(klaviyo, 2000)
+    klaviyo.add_fault("status", "segments:profiles", status=500, times=1000)
+    with (
+        make_client(klaviyo, sleep=lambda s: None) as client,
+        pytest.raises(KlaviyoUnavailableError, match="failed after 4 attempts"),
+    ):
+        ProfileFetcher(client, ProfileSource("segment", "XVnnDX"), workers=4).fetch()

@@ -236,13 +236,19 @@ class ProfileFetcher:
             work.put(piece)
         results: list[list[ProfileRow]] = []
 
+        failed = threading.Event()
+
         def worker() -> None:
-            while True:
+            while not failed.is_set():
                 try:
                     piece = work.get_nowait()
                 except queue.Empty:
                     return
-                rows = list(self._fetch_slice(piece))
+                try:
+                    rows = list(self._fetch_slice(piece, failed))
+                except BaseException:
+                    failed.set()  # the other slices stop at their next page
+                    raise
                 with self._lock:
                     results.append(rows)
 
@@ -252,7 +258,7 @@ class ProfileFetcher:
                 future.result()  # re-raises the first KlaviyoError of any slice
         return [row for rows in results for row in rows]
 
-    def _fetch_slice(self, piece: Slice) -> Iterator[ProfileRow]:
+    def _fetch_slice(self, piece: Slice, failed: threading.Event) -> Iterator[ProfileRow]:
         params: dict[str, str] | None = {
             "page[size]": str(PAGE_SIZE),
             "fields[profile]": PROFILE_FIELDS,
@@ -262,7 +268,7 @@ class ProfileFetcher:
         if condition:
             params["filter"] = condition
         url = self.source.path
-        while True:
+        while not failed.is_set():
             body = self.client.get(self.source.endpoint, url, params=params)
             self._count_request()
             data = body.get("data")
