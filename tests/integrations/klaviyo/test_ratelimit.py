@@ -45,6 +45,7 @@ def test_burst_window_allows_burst_per_second() -> None:
     )
     for _ in range(10):
         assert limiter.acquire() == 0
+        limiter.release()
     assert clock.now == 0
     limiter.acquire()
     assert clock.now == 1.0
@@ -61,8 +62,8 @@ def test_steady_window_binds_over_a_minute() -> None:
     )
     times = []
     for _ in range(200):
-        limiter.acquire()
-        times.append(clock.now)
+        with limiter.slot():
+            times.append(clock.now)
     # 150 in the first 15 s at the burst rate, then the minute window must slide.
     assert times[149] == 14.0
     assert times[150] == 60.0
@@ -70,6 +71,25 @@ def test_steady_window_binds_over_a_minute() -> None:
     for i in range(200):
         window = [t for t in times if times[i] - 60 < t <= times[i]]
         assert len(window) <= 150
+
+
+def test_a_slot_counts_from_its_answer_so_slow_requests_cannot_crowd_a_window() -> None:
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(
+        RateLimit(burst=2, steady=100),
+        margin=0.0,
+        steady_margin=0.0,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    limiter.acquire()
+    limiter.acquire()
+    clock.now = 0.4  # both answered 0.4 s after sending
+    limiter.release()
+    limiter.release()
+    limiter.acquire()
+    # Klaviyo may have counted them as late as 0.4 s: the third waits until 1.4 s.
+    assert clock.now == 1.4
 
 
 def test_parallel_threads_never_exceed_the_servers_limits(klaviyo: FakeKlaviyo) -> None:

@@ -138,10 +138,19 @@ class KlaviyoClient:
         while True:
             self.limiter.acquire(endpoint)
             self._count("requests")
+            failure: httpx.HTTPError | None = None
             try:
                 response = self._http.request(method, url, params=params, content=content)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
-                problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                failure = exc
+            finally:
+                self.limiter.release(endpoint)
+            if failure is not None:
+                problem = (
+                    f"{type(failure).__name__}: {failure}"
+                    if str(failure)
+                    else (type(failure).__name__)
+                )
                 wait = self._retry_wait(attempt, what, problem, None)
                 attempt += 1
                 self._sleep(wait)

@@ -5,19 +5,21 @@ and a steady rate (requests per minute). A big run that only reacts to 429s
 wastes its retry budget and the account's quota, so every request first asks
 the endpoint's ``RateLimiter`` for a slot.
 
-The limiter keeps a sliding log of send times per endpoint and lets a request
-go only when fewer than ``burst`` requests were sent in the last second and
-fewer than ``steady`` in the last minute (the windows stretched by 0.1 s and
-1 s, so varying network delays cannot make Klaviyo see one request too many).
+The limiter keeps a sliding log per endpoint and lets a request go only when
+fewer than ``burst`` requests are in flight or were answered in the last second,
+and fewer than ``steady`` in the last minute. Counting a request from its answer
+(not its sending) means varying network delays can never make Klaviyo see one
+request too many; small margins (50 ms, 200 ms) cover clock granularity.
 It is thread-safe: parallel fetch slices share one limiter per endpoint.
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -66,53 +68,83 @@ REQUIRED_SCOPES: Final[dict[Endpoint, str]] = {
 
 
 class SlidingWindowLimiter:
-    """Thread-safe limiter for one endpoint: burst per second and steady per minute."""
+    """Thread-safe limiter for one endpoint: burst per second and steady per minute.
+
+    A request holds its slot from ``acquire()`` until ``release()`` (when its
+    response has arrived), and its place in the windows is the release time.
+    Klaviyo counts the request somewhere between the two, so however long it
+    travels, Klaviyo never sees more than the limit in any window.
+    """
 
     def __init__(
         self,
         limit: RateLimit,
         *,
-        margin: float = 0.1,
-        steady_margin: float = 1.0,
+        margin: float = 0.05,
+        steady_margin: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         scale: float = 1.0,
     ) -> None:
         self.limit = limit
-        # ``scale`` shrinks both windows for tests; the margins are real time: requests
-        # reach Klaviyo after a varying delay, so two sent 60.0 s apart may arrive 59.9 s
-        # apart. A second of the minute costs 1.7% of the steady rate.
+        # ``scale`` shrinks both windows for tests; the margins are real time.
         self._second = 1.0 * scale + margin
         self._minute = 60.0 * scale + steady_margin
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        # Send times within the last minute (the last ``burst`` of them cover the second).
-        self._sent: deque[float] = deque()
+        # Release times within the last minute, in order; requests still in flight.
+        self._done: list[float] = []
+        self._in_flight = 0
 
     def _wait_needed(self, now: float) -> float:
-        sent = self._sent
-        while sent and sent[0] <= now - self._minute:
-            sent.popleft()
+        done = self._done
+        expired = bisect.bisect_right(done, now - self._minute)
+        if expired:
+            del done[:expired]
         wait = 0.0
-        if len(sent) >= self.limit.steady:
-            wait = max(wait, sent[-self.limit.steady] + self._minute - now)
-        if len(sent) >= self.limit.burst:
-            wait = max(wait, sent[-self.limit.burst] + self._second - now)
+        for window, allowed, first in (
+            (self._minute, self.limit.steady, 0),
+            (self._second, self.limit.burst, bisect.bisect_right(done, now - self._second)),
+        ):
+            counted = len(done) - first + self._in_flight
+            if counted >= allowed:
+                oldest_to_expire = first + counted - allowed
+                if oldest_to_expire < len(done):
+                    wait = max(wait, done[oldest_to_expire] + window - now)
+                else:  # the requests in flight alone fill the window: wait for one
+                    wait = max(wait, _IN_FLIGHT_POLL)
         return wait
 
     def acquire(self) -> float:
-        """Block until a request may be sent, record it, and return the seconds waited."""
+        """Block until a request may be sent, hold a slot, and return the seconds waited."""
         waited = 0.0
         while True:
             with self._lock:
                 now = self._clock()
                 wait = self._wait_needed(now)
                 if wait <= 0:
-                    self._sent.append(now)
+                    self._in_flight += 1
                     return waited
             self._sleep(wait)
             waited += wait
+
+    def release(self) -> None:
+        """The request's response arrived (or it failed): its slot counts from now."""
+        with self._lock:
+            self._in_flight -= 1
+            self._done.append(self._clock())
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+
+_IN_FLIGHT_POLL = 0.01
 
 
 class RateLimiter:
@@ -122,8 +154,8 @@ class RateLimiter:
         self,
         limits: dict[Endpoint, RateLimit] | None = None,
         *,
-        margin: float = 0.1,
-        steady_margin: float = 1.0,
+        margin: float = 0.05,
+        steady_margin: float = 0.2,
         scale: float = 1.0,
     ) -> None:
         table = RATE_LIMITS if limits is None else {**RATE_LIMITS, **limits}
@@ -137,6 +169,10 @@ class RateLimiter:
     def acquire(self, endpoint: Endpoint) -> float:
         """Wait for a slot on ``endpoint``; return the seconds waited."""
         return self._limiters[endpoint].acquire()
+
+    def release(self, endpoint: Endpoint) -> None:
+        """The request on ``endpoint`` is answered (or failed)."""
+        self._limiters[endpoint].release()
 
     def limit(self, endpoint: Endpoint) -> RateLimit:
         return self._limiters[endpoint].limit
