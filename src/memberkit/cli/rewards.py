@@ -2,6 +2,105 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
 import typer
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from memberkit.cli.common import ConfigOption, load, parse_date_option, stderr, stdout
+from memberkit.runlog import configure_logging, stderr_is_terminal
+from memberkit.services.rewards_update import (
+    ProgressCallback,
+    RewardsUpdateResult,
+    run_rewards_update,
+)
 
 app = typer.Typer(help="The daily member-rewards update.", no_args_is_help=True)
+
+
+@contextmanager
+def progress_bar() -> Iterator[ProgressCallback | None]:
+    """A Rich progress bar on a terminal; nothing under cron (stderr is for problems)."""
+    if not stderr_is_terminal():
+        yield None
+        return
+    with Progress(
+        TextColumn("Customers"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("customers", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@app.command("update")
+def update(
+    config: ConfigOption = None,
+    today: Annotated[
+        str | None,
+        typer.Option(
+            "--today",
+            metavar="YYYY-MM-DD",
+            help="Run as if today were this date (re-runs, tests); it also dates the output files.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Move used and expired codes, sort the rest, and write the import files."""
+    run_date = parse_date_option(today, option="--today")
+    settings = load(config)
+    configure_logging(settings.log.directory, settings.log.level)
+    with progress_bar() as progress:
+        result = run_rewards_update(settings, today=run_date, progress=progress)
+    print_summary(result)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+def print_summary(result: RewardsUpdateResult) -> None:
+    """A short human summary on stdout."""
+    c, out = result.counts, result.outputs
+    lines = [
+        f"Rewards update for {result.run_date.isoformat()}: "
+        f"{c.customers_read:,} customer rows read, "
+        f"{c.processed:,} processed, {c.skipped_repeated_id:,} repeated-ID rows skipped, "
+        f"{c.rejected:,} rejected.",
+        f"{c.changed:,} customers changed: {c.codes_moved_to_used:,} codes moved to used, "
+        f"{c.codes_moved_to_expired:,} to expired. Usage codes matching no available code: "
+        f"{c.unmatched_already_used:,} already used, "
+        f"{c.unmatched_not_member_code:,} not member codes.",
+        f"  {out.customers_xlsx}  ({c.customers_rows_written:,} rows)",
+        f"  {out.max_value_csv}  ({c.max_value_rows_written:,} rows)",
+        f"  {out.reviews_csv}  ({c.reviews_rows_written:,} rows)",
+    ]
+    if out.rejects_csv:
+        lines.append(f"  {out.rejects_csv}  ({c.rejected:,} rejected customer rows)")
+    if out.usage_rejects_csv:
+        lines.append(f"  {out.usage_rejects_csv}  ({c.usage_rejected:,} rejected usage rows)")
+    if c.max_value_skipped_unchanged or c.max_value_skipped_not_in_klaviyo:
+        lines.append(
+            f"Max-value rows skipped: {c.max_value_skipped_unchanged:,} unchanged in Klaviyo, "
+            f"{c.max_value_skipped_not_in_klaviyo:,} not in Klaviyo."
+        )
+    if out.archived:
+        lines.append(f"Archived {len(out.archived)} earlier file(s).")
+    lines.append(f"Done in {result.timings.get('total', 0.0):.1f}s.")
+    for line in lines:
+        stdout.print(line, markup=False)

@@ -1,0 +1,194 @@
+"""The files one rewards update writes, from temporary names to published outputs.
+
+All outputs are staged (temporary names in the output folder) while the run
+streams; ``publish`` archives the earlier outputs and renames the new ones into
+place only once every file is complete; ``discard`` removes the temporary files
+of a failed run, leaving earlier outputs untouched. On big inputs the Matrixify
+XLSX and the reviews CSV (with the code lists' JSON) are written by a second
+process (``files.background``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from memberkit.config import Settings
+from memberkit.domain.max_value import CSV_COLUMNS
+from memberkit.files.archive import archive_earlier_outputs
+from memberkit.files.background import BackgroundWriter
+from memberkit.files.code_lists_output import CodeListsWriter
+from memberkit.files.csv_output import CsvRowWriter
+from memberkit.files.rejects import REJECTS_PATTERN, USAGE_REJECTS_PATTERN, RejectsFile
+from memberkit.files.staging import StagedFile
+from memberkit.services.rewards_report import RewardsOutputs
+
+SHEET_NAME = "Customers"
+# Below this size a second process costs more to start than it saves.
+BACKGROUND_MIN_BYTES = 20_000_000
+
+
+def matrixify_header(settings: Settings) -> list[str]:
+    """The Matrixify import columns, metafield names from the config."""
+    codes = settings.codes
+    prefix = f"Metafield: {codes.namespace}."
+    return ["ID", "email", "Command"] + [
+        prefix + key for key in (codes.available_key, codes.used_key, codes.expired_key)
+    ]
+
+
+def reviews_header(settings: Settings) -> list[str]:
+    return ["Email", f"Metafield: {settings.codes.namespace}.{settings.codes.available_key}"]
+
+
+class CodeListsSink(Protocol):
+    """Where changed customers and members' code lists go (here or in the writer process)."""
+
+    customers_rows: int
+    reviews_rows: int
+
+    def changed(
+        self, shopify_id: str, email: str, available: str, used: str, expired: str
+    ) -> None: ...
+
+    def review(self, email: str, available_json: str) -> None: ...
+
+
+class _CountingCodeLists:
+    """Counts rows on this side and forwards them to a writer here or in the child."""
+
+    def __init__(self, local: CodeListsWriter | None, remote: BackgroundWriter | None) -> None:
+        self._local, self._remote = local, remote
+        self.customers_rows = 0
+        self.reviews_rows = 0
+
+    def changed(self, shopify_id: str, email: str, available: str, used: str, expired: str) -> None:
+        self.customers_rows += 1
+        if email and available != "[]":
+            self.reviews_rows += 1
+        if self._remote is not None:
+            self._remote.call("changed", shopify_id, email, available, used, expired)
+        elif self._local is not None:
+            self._local.changed(shopify_id, email, available, used, expired)
+
+    def review(self, email: str, available_json: str) -> None:
+        self.reviews_rows += 1
+        if self._remote is not None:
+            self._remote.call("review", email, available_json)
+        elif self._local is not None:
+            self._local.review(email, available_json)
+
+
+@dataclass
+class RewardsFiles:
+    """The staged outputs of one run and their writers."""
+
+    code_lists: _CountingCodeLists
+    max_value: CsvRowWriter
+    rejects: RejectsFile
+    usage_rejects: RejectsFile
+    _staged: dict[str, StagedFile]
+    _local: CodeListsWriter | None
+    _background: BackgroundWriter | None
+    writer_cpu_seconds: float | None = None  # the writer process's CPU time, when there was one
+    second_reader_cpu_seconds: float | None = None  # the second reader's, when there was one
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        run_date: dt.date,
+        *,
+        customers_header: Sequence[str],
+        usage_header: Sequence[str],
+        background: bool,
+    ) -> RewardsFiles:
+        out = settings.output
+
+        def dated(pattern: str) -> Path:
+            return out.directory / pattern.replace("%s", run_date.isoformat())
+
+        staged: dict[str, StagedFile] = {}
+        local: CodeListsWriter | None = None
+        remote: BackgroundWriter | None = None
+        try:
+            for name, pattern in (
+                ("customers", out.filename_pattern),
+                ("max_value", out.csv_filename_pattern),
+                ("reviews", out.reviews_filename_pattern),
+            ):
+                staged[name] = StagedFile(dated(pattern))
+            code_list_args = (
+                staged["customers"].temp,
+                matrixify_header(settings),
+                SHEET_NAME,
+                staged["reviews"].temp,
+                reviews_header(settings),
+            )
+            # Fork the writer before this process opens files of its own.
+            if background:
+                remote = BackgroundWriter(CodeListsWriter, *code_list_args)
+            else:
+                local = CodeListsWriter(*code_list_args)
+            max_value = CsvRowWriter(staged["max_value"].temp, CSV_COLUMNS)
+        except BaseException:
+            if remote is not None:
+                remote.abort()
+            if local is not None:
+                local.close()
+            for file in staged.values():
+                file.discard()
+            raise
+        return cls(
+            code_lists=_CountingCodeLists(local, remote),
+            max_value=max_value,
+            rejects=RejectsFile(dated(REJECTS_PATTERN), customers_header),
+            usage_rejects=RejectsFile(dated(USAGE_REJECTS_PATTERN), usage_header),
+            _staged=staged,
+            _local=local,
+            _background=remote,
+        )
+
+    def finish(self) -> None:
+        """Complete every file (still under temporary names)."""
+        if self._background is not None:
+            self._background.close()
+            self.writer_cpu_seconds = self._background.cpu_seconds
+        if self._local is not None:
+            self._local.close()
+        self.max_value.close()
+        self.rejects.close()
+        self.usage_rejects.close()
+
+    def publish(
+        self, settings: Settings, patterns: Sequence[str], now: dt.datetime
+    ) -> RewardsOutputs:
+        """Archive earlier outputs, then rename the new files into place."""
+        archived = archive_earlier_outputs(
+            settings.output.directory, settings.output.archive_directory, patterns, now
+        )
+        return RewardsOutputs(
+            customers_xlsx=self._staged["customers"].commit(),
+            max_value_csv=self._staged["max_value"].commit(),
+            reviews_csv=self._staged["reviews"].commit(),
+            rejects_csv=self.rejects.commit(),
+            usage_rejects_csv=self.usage_rejects.commit(),
+            archived=archived,
+        )
+
+    def discard(self) -> None:
+        """Remove every temporary file (after a failure); earlier outputs stay."""
+        if self._background is not None:
+            self._background.abort()
+        for writer in (self._local, self.max_value):
+            if writer is not None:
+                with contextlib.suppress(Exception):  # its temporary file is removed next
+                    writer.close()
+        for file in self._staged.values():
+            file.discard()
+        self.rejects.discard()
+        self.usage_rejects.discard()
