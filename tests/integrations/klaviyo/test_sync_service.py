@@ -125,3 +125,24 @@ def test_a_missing_key_names_the_variable_and_the_file(
     assert caught.value.exit_code == 2
     assert "KLAVIYO_PRIVATE_KEY" in caught.value.message
     assert str(tmp_path / "config" / "api.env") in (caught.value.hint or "")
+
+
+def test_a_fetch_that_fails_leaves_the_cache_as_it_was(klaviyo: FakeKlaviyo, store: Store) -> None:
+    from memberkit.integrations.klaviyo import KlaviyoUnavailableError
+
+    klaviyo.add_many(5, segment_id="XVnnDX")
+    settings = store.settings()
+    first = get_profile_index(settings, now=lambda: at(0))
+    before = first.path.read_bytes()
+    klaviyo.add_fault("status", "segments:profiles", status=503, times=100)
+    with pytest.raises(KlaviyoUnavailableError, match="failed after 4 attempts"):
+        get_profile_index(settings, now=lambda: at(48))
+    assert first.path.read_bytes() == before
+
+
+def test_a_429_storm_while_fetching_is_waited_out(klaviyo: FakeKlaviyo, store: Store) -> None:
+    klaviyo.add_many(300, segment_id="XVnnDX")
+    klaviyo.add_fault("status", "segments:profiles", status=429, retry_after=1, times=3)
+    result = get_profile_index(store.settings(), now=lambda: at(0))
+    assert len(result.index.profiles) == 300
+    assert len(klaviyo.requests_to("segments:profiles", 429)) == 3

@@ -168,17 +168,26 @@ def test_invalid_emails_come_back_as_import_errors_in_the_failed_file(
     ids=["429-storm", "500s", "503", "dropped-connections", "slow-response"],
 )
 def test_transient_faults_are_retried_and_nothing_is_lost(
-    klaviyo: FakeKlaviyo, tmp_path: Path, fault: dict[str, object]
+    klaviyo: FakeKlaviyo,
+    tmp_path: Path,
+    fault: dict[str, object],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     store = write_store(tmp_path, klaviyo)
     klaviyo.add_fault(route="profile-bulk-import-jobs:create", **fault)  # type: ignore[arg-type]
     klaviyo.add_fault(route="profile-bulk-import-jobs:get", **fault)  # type: ignore[arg-type]
     rows = [max_value_row(n) for n in range(120)]
     csv_path = write_max_value_csv(tmp_path / "output" / "max_value_2026-11-22.csv", rows)
-    result = upload(store, csv_path)
+    with caplog.at_level(logging.INFO, logger="memberkit"):
+        result = upload(store, csv_path)
     assert result.failed == 0 and result.uploaded == 120  # type: ignore[attr-defined]
     for n, row in enumerate(rows):
         assert uploaded(klaviyo, row.email) == expected_properties(n)
+    assert "retry 1 of 3" in caplog.text  # each fault is logged as it is retried
+    assert (
+        "3 jobs submitted (3 complete, 0 unfinished, 0 refused), 120 profiles uploaded, 0 failed"
+        in caplog.text
+    )
 
 
 def test_a_chunk_that_keeps_failing_is_listed_and_the_others_go_on(
