@@ -63,15 +63,16 @@ def store(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def offline_rows(store: Path) -> list[dict[str, str]]:
-    """The max-value rows of every member with an email (Klaviyo off)."""
+@pytest.fixture(scope="module")
+def offline_rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, str]]:
+    """The max-value rows of every member with an email (Klaviyo off), computed once."""
+    offline = tmp_path_factory.mktemp("offline")
+    shutil.copytree(EXAMPLES / "input", offline / "input")
+    shutil.copy(EXAMPLES / "memberkit.toml", offline / "memberkit.toml")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMBERKIT_", "KLAVIYO_"))}
-    result = run(store, env)
+    result = run(offline, env)
     assert result.returncode == 0, result.stderr
-    rows = read_csv(store / "output" / f"max_value_{DATE}.csv")
-    shutil.rmtree(store / "output")
-    shutil.rmtree(store / "logs")
+    rows = read_csv(offline / "output" / f"max_value_{DATE}.csv")
     assert len(rows) >= 3
     return rows
 
