@@ -31,7 +31,7 @@ from memberkit.domain.max_value import (
     row_from_cells,
 )
 from memberkit.errors import ConfigError, InputFileError
-from memberkit.files.atomic import atomic_open
+from memberkit.files.klaviyo_failed import failed_file_path, write_failed_profiles
 from memberkit.files.profile_cache import (
     ProfileCacheError,
     ProfileIndex,
@@ -56,8 +56,6 @@ log = logging.getLogger("memberkit.klaviyo_sync")
 
 FetchChoice = Literal["segment", "all", "suppressed"]
 IndexOrigin = Literal["cache", "fetched", "refreshed"]
-FAILED_FILE_PATTERN = "klaviyo_failed_%s.csv"
-FAILURE_COLUMN = "Failure Reason"
 
 
 def make_client(settings: Settings) -> KlaviyoClient:
@@ -256,24 +254,6 @@ class UploadResult:
     @property
     def uploaded(self) -> int:
         return len(self.report.uploaded)
-
-
-def failed_file_path(directory: Path, today: dt.date) -> Path:
-    """``klaviyo_failed_YYYY-MM-DD.csv``; never an existing file (a ``-HHMMSS`` suffix then)."""
-    path = directory / (FAILED_FILE_PATTERN % today.isoformat())
-    if path.exists():
-        stamp = dt.datetime.now().strftime("%H%M%S")
-        path = path.with_name(f"{path.stem}-{stamp}{path.suffix}")
-    return path
-
-
-def write_failed_profiles(path: Path, rows: Sequence[tuple[dict[str, str], str]]) -> None:
-    """The max-value columns plus ``Failure Reason``, atomically (a re-uploadable file)."""
-    with atomic_open(path, newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\r\n")
-        writer.writerow([*CSV_COLUMNS, FAILURE_COLUMN])
-        for cells, reason in rows:
-            writer.writerow([*(cells.get(c, "") for c in CSV_COLUMNS), reason])
 
 
 def write_through(

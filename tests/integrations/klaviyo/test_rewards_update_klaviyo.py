@@ -136,6 +136,13 @@ def test_failed_profiles_exit_3_and_are_listed(
     assert (store / "output" / f"customers_{DATE}.xlsx").is_file()
     assert (store / "output" / f"for_reviews_{DATE}.csv").is_file()
 
+    # The next run uploads them and archives the earlier failed file like other outputs.
+    again = run(store, klaviyo_env(klaviyo))
+    assert again.returncode == 0, again.stderr
+    assert not (store / "output" / f"klaviyo_failed_{DATE}.csv").exists()
+    assert (store / "output" / "archive" / f"klaviyo_failed_{DATE}.csv").is_file()
+    assert "0 failed" in again.stdout
+
 
 def test_dry_run_fetches_but_uploads_nothing(
     klaviyo: FakeKlaviyo, store: Path, offline_rows: list[dict[str, str]]
