@@ -27,6 +27,7 @@ from memberkit.config import Settings
 from memberkit.domain.max_value import (
     CSV_COLUMNS,
     PropertyParseError,
+    format_property,
     header_problems,
     row_from_cells,
 )
@@ -189,10 +190,9 @@ def get_profile_index(
 
 @dataclass
 class MaxValueFile:
-    """A max-value CSV read for upload: good rows, the original cells, and bad rows."""
+    """A max-value CSV read for upload: the profiles to send, and the rows that cannot be."""
 
     updates: list[ProfileUpdate] = field(default_factory=list)
-    cells: dict[int, dict[str, str]] = field(default_factory=dict)
     invalid: list[tuple[dict[str, str], str]] = field(default_factory=list)
     rows: int = 0
 
@@ -231,8 +231,12 @@ def read_max_value_csv(path: Path) -> MaxValueFile:
                 out.invalid.append((cells, f"line {number}: {exc}"))
                 continue
             out.updates.append(ProfileUpdate(number, email, row.properties()))
-            out.cells[number] = cells
     return out
+
+
+def update_cells(update: ProfileUpdate) -> dict[str, str]:
+    """A profile as max-value CSV cells again (money with 2 decimals, ``true``/``false``)."""
+    return {"Email": update.email, **{k: format_property(v) for k, v in update.properties.items()}}
 
 
 @dataclass
@@ -345,7 +349,7 @@ def upload_max_value_csv(
             samples or "none",
         )
     failed_rows = [*data.invalid]
-    failed_rows += [(data.cells[f.profile.key], f.reason) for f in report.failed]
+    failed_rows += [(update_cells(f.profile), f.reason) for f in report.failed]
     if failed_rows:
         # On a dry run only the rows that cannot be sent are known to fail.
         result.failed_path = failed_file_path(settings.output.directory, today)
