@@ -50,7 +50,7 @@ from memberkit.integrations.klaviyo import (
     RetryPolicy,
     UploadReport,
 )
-from memberkit.integrations.klaviyo.upload import plan_chunks
+from memberkit.integrations.klaviyo.upload import iter_chunks
 from memberkit.runlog import mask_secret
 
 log = logging.getLogger("memberkit.klaviyo_sync")
@@ -320,10 +320,12 @@ def upload_max_value_csv(
     for cells, reason in data.invalid:
         log.warning("%s: not uploaded (%s): %s", path.name, cells.get("Email", ""), reason)
     if dry:
-        chunks, too_big = plan_chunks(data.updates, chunk_size=settings.klaviyo_upload.chunk_size)
-        report = UploadReport(
-            profiles=len(data.updates), jobs_planned=len(chunks), dry_run=True, failed=too_big
+        # Encode every chunk as the upload would (to count jobs exactly), keep none.
+        report = UploadReport(profiles=len(data.updates), dry_run=True)
+        chunks = iter_chunks(
+            data.updates, chunk_size=settings.klaviyo_upload.chunk_size, too_big=report.failed
         )
+        report.jobs_planned = sum(1 for _ in chunks)
     else:
         own_client = client is None
         client = client or make_client(settings)
