@@ -63,3 +63,16 @@ def test_bulk_events_stay_under_five_megabytes() -> None:
     assert len(bodies) > 1
     assert all(len(body) <= 5_000_000 for _, body in bodies)
     assert sum(len(batch) for batch, _ in bodies) == 600
+
+
+def test_the_server_refuses_a_bulk_job_over_1000_events(klaviyo: FakeKlaviyo) -> None:
+    import pytest
+
+    from memberkit.integrations.klaviyo import Endpoint, KlaviyoRequestError
+
+    events = [Event("Big", email=f"m{i}@example.com") for i in range(1001)]
+    _batch, body = bulk_bodies(events, max_events=2000)[0]
+    with make_client(klaviyo) as client, pytest.raises(KlaviyoRequestError) as caught:
+        client.post(Endpoint.EVENT_BULK_CREATE, "/api/event-bulk-create-jobs", body)
+    assert caught.value.status == 413
+    assert "at most 1000 events" in caught.value.message
