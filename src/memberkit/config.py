@@ -102,6 +102,8 @@ class KlaviyoUploadSettings:
     retry_delay_ms: int = 500
     # How long to wait for a submitted bulk import job before reporting it unfinished.
     job_timeout_seconds: int = 900
+    # First wait before polling a submitted job; later polls back off up to 15 s.
+    poll_interval_seconds: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,7 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "klaviyo_upload.retry_limit": _check_range(0, 20),
     "klaviyo_upload.retry_delay_ms": _check_range(0),
     "klaviyo_upload.job_timeout_seconds": _check_range(1),
+    "klaviyo_upload.poll_interval_seconds": _check_range(0),
     "tiers.window_days": _check_range(1),
 }
 

@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 from memberkit import __version__
 from memberkit.cli import customers as customers_cli
 from memberkit.cli import db as db_cli
-from memberkit.cli import init_cmd, rewards
+from memberkit.cli import init_cmd, klaviyo, rewards
 from memberkit.cli import members as members_cli
 from memberkit.cli import points as points_cli
 from memberkit.cli import tiers as tiers_cli
@@ -67,6 +67,7 @@ def root(
 
 app.command("init")(init_cmd.init)
 app.add_typer(rewards.app, name="rewards")
+app.add_typer(klaviyo.app, name="klaviyo")
 app.add_typer(db_cli.app, name="db")
 app.add_typer(points_cli.app, name="points")
 app.add_typer(tiers_cli.app, name="tiers")

@@ -16,10 +16,15 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from memberkit.cli import klaviyo as klaviyo_cli
 from memberkit.cli.common import ConfigOption, load, parse_date_option, stderr, stdout
 from memberkit.runlog import configure_logging, stderr_is_terminal
-from memberkit.services.rewards_mirror import run_rewards_update_with_mirror
-from memberkit.services.rewards_update import ProgressCallback, RewardsUpdateResult
+from memberkit.services.rewards_klaviyo import RewardsSyncResult, run_rewards_update_with_klaviyo
+from memberkit.services.rewards_mirror import RewardsMirror
+from memberkit.services.rewards_update import (
+    ProgressCallback,
+    RewardsUpdateResult,
+)
 
 app = typer.Typer(help="The daily member-rewards update.", no_args_is_help=True)
 
@@ -59,24 +64,75 @@ def update(
             show_default=False,
         ),
     ] = None,
+    all: klaviyo_cli.AllOption = False,
+    segment: klaviyo_cli.SegmentOption = False,
+    suppressed: klaviyo_cli.SuppressedOption = False,
+    dry_run: klaviyo_cli.DryRunOption = False,
+    refresh_cache: klaviyo_cli.RefreshOption = False,
 ) -> None:
-    """Move used and expired codes, sort the rest, and write the import files."""
+    """Move used and expired codes, sort the rest, write the import files, sync Klaviyo.
+
+    With klaviyo.enabled the changed profiles are found by comparing against the
+    Klaviyo profile index (cached, else fetched); with klaviyo_upload.enabled they
+    are uploaded after the files are written. Exit 3 when rows were rejected or
+    any profile failed to upload (listed in a file).
+    """
+    mode = klaviyo_cli.fetch_mode_from_flags(all=all, segment=segment, suppressed=suppressed)
     run_date = parse_date_option(today, option="--today")
     settings = load(config)
     configure_logging(settings.log.directory, settings.log.level)
-    with progress_bar() as progress:
-        result, mirrored = run_rewards_update_with_mirror(
-            settings, today=run_date, progress=progress
-        )
-    print_summary(result)
+    with RewardsMirror.open(settings) as mirror:
+        with progress_bar() as progress, klaviyo_cli.fetch_progress() as on_page:
+            synced = run_rewards_update_with_klaviyo(
+                settings,
+                today=run_date,
+                mode=mode,
+                refresh_cache=refresh_cache,
+                dry_run=True if dry_run else None,
+                progress=progress,
+                on_page=on_page,
+                on_changed=mirror.sink,
+            )
+        mirrored = mirror.record(synced.rewards)
+    print_summary(synced.rewards)
+    print_klaviyo_summary(synced)
     if mirrored is not None:
         stdout.print(
             f"Database: {mirrored.members_changed:,} changed members mirrored, "
             f"run {mirrored.id} recorded.",
             markup=False,
         )
-    if result.exit_code:
-        raise typer.Exit(result.exit_code)
+    if synced.exit_code:
+        raise typer.Exit(synced.exit_code)
+
+
+def print_klaviyo_summary(synced: RewardsSyncResult) -> None:
+    """The Klaviyo part of the summary: profiles loaded, jobs, uploaded, failed."""
+    index, upload = synced.index, synced.upload
+    if index is None:
+        return
+    how = {"cache": "from cache", "fetched": "fetched", "refreshed": "refreshed incrementally"}
+    stdout.print(
+        f"Klaviyo: {len(index.index.profiles):,} profiles {how[index.origin]} ({index.path}).",
+        markup=False,
+    )
+    if upload is None:
+        return
+    report = upload.report
+    if report.dry_run:
+        stdout.print(
+            f"Klaviyo upload (dry run): {report.profiles:,} profiles in "
+            f"{report.jobs_planned} jobs; nothing sent.",
+            markup=False,
+        )
+    else:
+        stdout.print(
+            f"Klaviyo upload: {upload.uploaded:,} profiles uploaded in "
+            f"{report.jobs_submitted} jobs, {upload.failed:,} failed.",
+            markup=False,
+        )
+    if upload.failed_path is not None:
+        stdout.print(f"  {upload.failed_path}  ({upload.failed:,} failed profiles)", markup=False)
 
 
 def print_summary(result: RewardsUpdateResult) -> None:

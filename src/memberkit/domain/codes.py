@@ -92,7 +92,10 @@ def code_key(code: str) -> str:
 
 
 def parse_code_objects(cell: str, decoder: json.JSONDecoder = _DECODER) -> list[dict[str, Any]]:
-    """The JSON array of objects in a metafield cell; blank is ``[]``. Raise ``CodeListError``."""
+    """The JSON array of objects in a metafield cell; blank or ``null`` is ``[]``.
+
+    Raise ``CodeListError``.
+    """
     if not cell or cell.isspace():
         return []
     try:
@@ -103,6 +106,9 @@ def parse_code_objects(cell: str, decoder: json.JSONDecoder = _DECODER) -> list[
             raise json.JSONDecodeError("Extra data", text, end)
     except json.JSONDecodeError as exc:
         raise CodeListError(f"malformed JSON ({exc.msg} at character {exc.pos + 1})") from None
+    if data is None:
+        # JSON null: what some tools write for a cleared metafield. Nothing to hold.
+        return []
     if data.__class__ is not list:
         raise CodeListError(f"expected a JSON array of code objects, got {type(data).__name__}")
     for position, item in enumerate(data, start=1):

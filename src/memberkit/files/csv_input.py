@@ -34,7 +34,12 @@ def sniff_encoding(path: Path, setting: EncodingSetting) -> str:
 
     ``auto`` picks UTF-8 when the file starts with a BOM or is valid UTF-8 all
     through, else Windows-1252. ``utf-8-sig`` reads files with and without a BOM.
+    A UTF-16 byte-order mark (Excel's "Unicode Text" save) is honoured in every
+    setting: such a file cannot be meant as anything else.
     """
+    with path.open("rb") as fh:
+        if fh.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            return "utf-16"
     if setting == "cp1252":
         return "cp1252"
     if setting == "utf-8":
@@ -182,4 +187,4 @@ def _first_non_blank_line(text: io.TextIOWrapper) -> str | None:
 
 
 def _encoding_name(codec: str) -> str:
-    return {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252"}.get(codec, codec)
+    return {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252", "utf-16": "UTF-16"}.get(codec, codec)

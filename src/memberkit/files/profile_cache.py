@@ -6,6 +6,7 @@ and writes it here; the update reads it. Format (version 1)::
 
     {"version": 1, "mode": "segment" | "all", "segment_id": "XVnnDX" | null,
      "fetched_at": "2026-11-20T06:00:00+00:00",      # UTC, start of the fetch
+     "full_fetched_at": "2026-11-16T06:00:00+00:00", # optional: start of the last full fetch
      "profiles": {"<lower-cased email>": {"id": "01H...",
                                           "properties": {<only the nine max-value properties>}}}}
 
@@ -47,6 +48,8 @@ class ProfileIndex:
     segment_id: str | None
     fetched_at: dt.datetime
     profiles: dict[str, CachedProfile] = field(default_factory=dict)
+    # Start of the last *full* fetch (an incremental refresh keeps it); None = unknown.
+    full_fetched_at: dt.datetime | None = None
 
     def get(self, email: str) -> CachedProfile | None:
         """The profile for ``email`` (any case, surrounding spaces ignored)."""
@@ -105,6 +108,16 @@ def _index_from_json(data: Any, path: Path) -> ProfileIndex:
         raise bad(f"fetched_at is not an ISO timestamp: {data.get('fetched_at')!r}") from None
     if fetched_at.tzinfo is None:
         fetched_at = fetched_at.replace(tzinfo=dt.UTC)
+    full_fetched_at: dt.datetime | None = None
+    if data.get("full_fetched_at") is not None:
+        try:
+            full_fetched_at = dt.datetime.fromisoformat(str(data["full_fetched_at"]))
+        except ValueError:
+            raise bad(
+                f"full_fetched_at is not an ISO timestamp: {data['full_fetched_at']!r}"
+            ) from None
+        if full_fetched_at.tzinfo is None:
+            full_fetched_at = full_fetched_at.replace(tzinfo=dt.UTC)
     profiles = data.get("profiles")
     if not isinstance(profiles, dict):
         raise bad("profiles must be an object keyed by email")
@@ -115,7 +128,13 @@ def _index_from_json(data: Any, path: Path) -> ProfileIndex:
             or not isinstance(profile.get("properties"), dict)
         ):
             raise bad(f"profile {email!r} must have a string id and a properties object")
-    return ProfileIndex(mode=mode, segment_id=segment_id, fetched_at=fetched_at, profiles=profiles)
+    return ProfileIndex(
+        mode=mode,
+        segment_id=segment_id,
+        fetched_at=fetched_at,
+        profiles=profiles,
+        full_fetched_at=full_fetched_at,
+    )
 
 
 class _DecimalEncoder(json.JSONEncoder):
@@ -129,12 +148,14 @@ class _DecimalEncoder(json.JSONEncoder):
 
 def write_profile_index(path: Path, index: ProfileIndex) -> None:
     """Write the cache atomically (temp file + fsync + rename)."""
-    payload = {
+    payload: dict[str, Any] = {
         "version": CACHE_VERSION,
         "mode": index.mode,
         "segment_id": index.segment_id,
         "fetched_at": index.fetched_at.astimezone(dt.UTC).isoformat(),
-        "profiles": index.profiles,
     }
+    if index.full_fetched_at is not None:
+        payload["full_fetched_at"] = index.full_fetched_at.astimezone(dt.UTC).isoformat()
+    payload["profiles"] = index.profiles
     with atomic_open(path) as fh:
         json.dump(payload, fh, cls=_DecimalEncoder, ensure_ascii=False, separators=(",", ":"))

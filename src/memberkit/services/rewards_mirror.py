@@ -25,6 +25,7 @@ from memberkit.errors import MemberkitError
 from memberkit.services.members import UpsertResult, upsert_members_from_export, utcnow
 from memberkit.services.rewards_update import (
     ChangedCustomer,
+    ChangedCustomerSink,
     ProgressCallback,
     RewardsUpdateResult,
     run_rewards_update,
@@ -118,49 +119,81 @@ def member_record(changed: ChangedCustomer) -> MemberRecord:
     )
 
 
-def run_rewards_update_with_mirror(
-    settings: Settings,
-    *,
-    today: dt.date | None = None,
-    progress: ProgressCallback | None = None,
-) -> tuple[RewardsUpdateResult, RewardsRunView | None]:
-    """The daily rewards update, then its mirror into ``database.url``.
+class RewardsMirror:
+    """The database side of one rewards update: collect changed customers, then record.
 
-    With ``database.mirror_rewards_update`` off this is ``run_rewards_update``.
-    The database is opened first, so a schema problem stops the run before any
-    file is written. The changed customers are collected while the export
-    streams by and written, with the run record, once the outputs are published.
+    Usage::
+
+        with RewardsMirror.open(settings) as mirror:
+            result = run_rewards_update(settings, on_changed=mirror.sink)
+            run = mirror.record(result)
+
+    With ``database.mirror_rewards_update`` off, ``sink`` is None and ``record``
+    returns None. The database is opened first, so a schema problem stops the
+    run before any file is written; the members and the run are written after
+    the outputs are published.
     """
-    if not settings.database.mirror_rewards_update:
-        return run_rewards_update(settings, today=today, progress=progress), None
-    db = open_database(settings.database.url)
-    changed: list[MemberRecord] = []
-    started = utcnow()
-    try:
-        result = run_rewards_update(
-            settings,
-            today=today,
-            progress=progress,
-            on_changed=lambda customer: changed.append(member_record(customer)),
-        )
+
+    def __init__(self, db: Database | None) -> None:
+        self.db = db
+        self.changed: list[MemberRecord] = []
+        self.started = utcnow()
+
+    @classmethod
+    def open(cls, settings: Settings) -> RewardsMirror:
+        """A mirror on ``database.url``, or a switched-off one."""
+        if not settings.database.mirror_rewards_update:
+            return cls(None)
+        return cls(open_database(settings.database.url))
+
+    @property
+    def sink(self) -> ChangedCustomerSink | None:
+        """The ``on_changed`` callback for the update (None when the mirror is off)."""
+        if self.db is None:
+            return None
+        return lambda customer: self.changed.append(member_record(customer))
+
+    def record(self, result: RewardsUpdateResult) -> RewardsRunView | None:
+        """Write the changed members and the run record; None when the mirror is off."""
+        if self.db is None:
+            return None
         try:
             run, _ = record_rewards_run(
-                db,
+                self.db,
                 run_date=result.run_date,
-                started_at=started,
+                started_at=self.started,
                 finished_at=utcnow(),
                 counts=asdict(result.counts),
                 output_files=result.outputs.written(),
-                changed_members=changed,
+                changed_members=self.changed,
             )
         except MemberkitError:
             raise
         except Exception as exc:
             raise MemberkitError(
                 f"the rewards update finished and its files are complete, but mirroring "
-                f"{len(changed):,} changed members into {db.url} failed: {exc}",
+                f"{len(self.changed):,} changed members into {self.db.url} failed: {exc}",
                 hint="fix the database, then run the update again for the same --today",
             ) from exc
-        return result, run
-    finally:
-        db.dispose()
+        return run
+
+    def __enter__(self) -> RewardsMirror:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.db is not None:
+            self.db.dispose()
+
+
+def run_rewards_update_with_mirror(
+    settings: Settings,
+    *,
+    today: dt.date | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[RewardsUpdateResult, RewardsRunView | None]:
+    """``run_rewards_update`` (no Klaviyo), then its mirror into ``database.url``."""
+    with RewardsMirror.open(settings) as mirror:
+        result = run_rewards_update(
+            settings, today=today, progress=progress, on_changed=mirror.sink
+        )
+        return result, mirror.record(result)

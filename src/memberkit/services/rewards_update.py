@@ -30,6 +30,7 @@ from memberkit.files.csv_input import CsvSource, open_csv
 from memberkit.files.csv_split import open_csv_range
 from memberkit.files.customers_export import SETTING as CUSTOMERS_SETTING
 from memberkit.files.customers_export import customers_layout
+from memberkit.files.klaviyo_failed import FAILED_FILE_PATTERN
 from memberkit.files.profile_cache import (
     ProfileCacheError,
     ProfileIndex,
@@ -136,6 +137,7 @@ class _RewardsRun:
             out.reviews_filename_pattern,
             REJECTS_PATTERN,
             USAGE_REJECTS_PATTERN,
+            FAILED_FILE_PATTERN,  # the Klaviyo upload's failed profiles of earlier runs
         ]
 
     @contextmanager

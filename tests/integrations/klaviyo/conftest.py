@@ -1,0 +1,36 @@
+"""Fixtures for the Klaviyo tests: a running local Klaviyo server and a store folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.integrations.klaviyo.helpers import API_KEY, Store, write_store
+from tests.servers.klaviyo_server import FakeKlaviyo
+
+
+@pytest.fixture
+def klaviyo() -> Iterator[FakeKlaviyo]:
+    """A running local Klaviyo with the real rate limits and fast jobs."""
+    fake = FakeKlaviyo(
+        api_keys={
+            API_KEY: {
+                "profiles:read",
+                "profiles:write",
+                "segments:read",
+                "lists:write",
+                "events:write",
+            }
+        }
+    )
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def store(tmp_path: Path, klaviyo: FakeKlaviyo) -> Store:
+    return write_store(tmp_path, klaviyo)

@@ -1,0 +1,132 @@
+"""The Klaviyo client: headers, retries, Retry-After, errors that say what to do."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from tests.integrations.klaviyo.helpers import API_KEY, SleepRecorder, make_client
+from tests.servers.klaviyo_server import FakeKlaviyo
+
+from memberkit.config import Secret
+from memberkit.integrations.klaviyo import (
+    Endpoint,
+    KlaviyoAuthError,
+    KlaviyoClient,
+    KlaviyoRequestError,
+    KlaviyoUnavailableError,
+    RetryPolicy,
+)
+from memberkit.integrations.klaviyo.jsonapi import dumps
+
+SEGMENT = "/api/segments/XVnnDX/profiles"
+
+
+def test_requests_carry_the_key_revision_and_json_api_headers() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"data": [], "links": {"next": None}})
+
+    client = KlaviyoClient(
+        api_key=Secret("pk_secret"),
+        base_url="https://a.klaviyo.example",
+        transport=httpx.MockTransport(handler),
+    )
+    client.get(Endpoint.PROFILES_LIST, "/api/profiles", params={"page[size]": "100"})
+    request = seen[0]
+    assert request.headers["Authorization"] == "Klaviyo-API-Key pk_secret"
+    assert request.headers["revision"] == "2026-07-15"
+    assert request.headers["Accept"] == "application/vnd.api+json"
+    assert request.headers["Content-Type"] == "application/vnd.api+json"
+    assert str(request.url) == "https://a.klaviyo.example/api/profiles?page%5Bsize%5D=100"
+
+
+def test_money_is_sent_as_an_exact_json_number() -> None:
+    from decimal import Decimal
+
+    text = dumps({"balance": Decimal("10.50"), "flag": True, "n": 3, "code": ""})
+    assert text == '{"balance":10.50,"flag":true,"n":3,"code":""}'
+    assert json.loads(text, parse_float=Decimal)["balance"] == Decimal("10.50")
+
+
+def test_429_waits_for_retry_after_then_succeeds(klaviyo: FakeKlaviyo) -> None:
+    klaviyo.add_many(3, segment_id="XVnnDX")
+    klaviyo.add_fault("status", "segments:profiles", status=429, retry_after=2, times=2)
+    sleep = SleepRecorder()
+    with make_client(klaviyo, sleep=sleep) as client:
+        body = client.get(Endpoint.SEGMENT_PROFILES, SEGMENT)
+    assert len(body["data"]) == 3
+    assert sleep.waits == [2.0, 2.0]
+
+
+def test_server_errors_timeouts_and_dropped_connections_back_off_doubling(
+    klaviyo: FakeKlaviyo,
+) -> None:
+    klaviyo.add_many(1, segment_id="XVnnDX")
+    klaviyo.add_fault("status", "segments:profiles", status=503)
+    klaviyo.add_fault("drop", "segments:profiles")
+    klaviyo.add_fault("slow", "segments:profiles", delay=0.6)
+    sleep = SleepRecorder()
+    with make_client(
+        klaviyo, sleep=sleep, timeout_seconds=0.3, retry=RetryPolicy(limit=3, delay_ms=100)
+    ) as client:
+        body = client.get(Endpoint.SEGMENT_PROFILES, SEGMENT)
+    assert len(body["data"]) == 1
+    assert sleep.waits == [0.1, 0.2, 0.4]
+    assert client.stats["retries"] == 3
+
+
+def test_retries_give_up_after_the_limit_with_a_clear_error(klaviyo: FakeKlaviyo) -> None:
+    klaviyo.add_fault("status", "segments:profiles", status=500, times=10)
+    with (
+        make_client(klaviyo, sleep=SleepRecorder(), retry=RetryPolicy(2, 1)) as client,
+        pytest.raises(KlaviyoUnavailableError) as caught,
+    ):
+        client.get(Endpoint.SEGMENT_PROFILES, SEGMENT)
+    assert "after 3 attempts" in caught.value.message
+    assert "HTTP 500" in caught.value.message
+
+
+def test_a_wrong_key_is_401_and_the_key_is_never_shown(klaviyo: FakeKlaviyo) -> None:
+    with (
+        make_client(klaviyo, api_key=Secret("pk_wrong_key_123")) as client,
+        pytest.raises(KlaviyoAuthError) as caught,
+    ):
+        client.get(Endpoint.PROFILES_LIST, "/api/profiles")
+    text = f"{caught.value.message} {caught.value.hint}"
+    assert "401" in text and "KLAVIYO_PRIVATE_KEY" in text
+    assert "pk_wrong_key_123" not in text
+
+
+def test_a_403_names_the_scope_the_call_needs(klaviyo: FakeKlaviyo) -> None:
+    klaviyo.api_keys["pk_read_only"] = frozenset({"profiles:read"})
+    klaviyo.add_many(1, segment_id="XVnnDX")
+    with (
+        make_client(klaviyo, api_key=Secret("pk_read_only")) as client,
+        pytest.raises(KlaviyoAuthError) as caught,
+    ):
+        client.get(Endpoint.SEGMENT_PROFILES, SEGMENT)
+    assert "403" in caught.value.message
+    assert "segments:read" in caught.value.message
+
+
+def test_another_4xx_fails_with_klaviyos_error_detail(klaviyo: FakeKlaviyo) -> None:
+    with make_client(klaviyo) as client, pytest.raises(KlaviyoRequestError) as caught:
+        client.get(Endpoint.PROFILES_LIST, "/api/profiles", params={"page[size]": "500"})
+    assert caught.value.status == 400
+    assert "page[size] must be between 1 and 100" in caught.value.message
+    assert caught.value.errors[0]["source"] == {"parameter": "page[size]"}
+
+
+def test_server_answers_klaviyo_style_errors(klaviyo: FakeKlaviyo) -> None:
+    url = f"{klaviyo.url}/api/profiles"
+    no_key = httpx.get(url, headers={"revision": "2026-07-15"})
+    assert no_key.status_code == 401
+    error = no_key.json()["errors"][0]
+    assert set(error) == {"id", "status", "code", "title", "detail", "source"}
+    no_revision = httpx.get(url, headers={"Authorization": f"Klaviyo-API-Key {API_KEY}"})
+    assert no_revision.status_code == 400
+    assert no_revision.json()["errors"][0]["source"] == {"parameter": "revision"}

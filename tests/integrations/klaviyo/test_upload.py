@@ -1,0 +1,304 @@
+"""Bulk profile upload: chunks, typed properties, jobs, import errors, faults, nothing lost."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from tests.integrations.klaviyo.helpers import (
+    Store,
+    make_client,
+    max_value_row,
+    read_csv,
+    write_max_value_csv,
+    write_store,
+)
+from tests.servers.klaviyo_server import FakeKlaviyo
+
+from memberkit.domain.max_value import PROPERTY_NAMES
+from memberkit.files.profile_cache import ProfileIndex, read_profile_index, write_profile_index
+from memberkit.integrations.klaviyo import KlaviyoAuthError, ProfileUpdate
+from memberkit.integrations.klaviyo.upload import plan_chunks
+from memberkit.services.klaviyo_sync import upload_max_value_csv
+
+TODAY = dt.date(2026, 11, 22)
+
+
+def expected_properties(n: int) -> dict[str, object]:
+    return max_value_row(n).properties()
+
+
+def uploaded(fake: FakeKlaviyo, email: str) -> dict[str, object]:
+    profile = fake.profile_by_email(email)
+    assert profile is not None, email
+    return {k: v for k, v in profile.properties.items() if k in PROPERTY_NAMES}
+
+
+def upload(store: Store, csv_path: Path, **kwargs: object) -> object:
+    return upload_max_value_csv(store.settings(), csv_path, today=TODAY, **kwargs)  # type: ignore[arg-type]
+
+
+def test_uploaded_profiles_equal_the_max_value_csv(
+    klaviyo: FakeKlaviyo, store: Store, tmp_path: Path
+) -> None:
+    rows = [max_value_row(n) for n in range(120)]
+    for row in rows[:60]:
+        klaviyo.add_profile(row.email, {"balance": 1, "other": "kept"})
+    csv_path = write_max_value_csv(tmp_path / "output" / "max_value_2026-11-22.csv", rows)
+    klaviyo.record_bodies = True
+    result = upload(store, csv_path)
+    assert result.failed == 0 and result.uploaded == 120  # type: ignore[attr-defined]
+    # chunk_size = 50 -> 3 jobs
+    assert len(klaviyo.requests_to("profile-bulk-import-jobs:create", 202)) == 3
+    for n, row in enumerate(rows):
+        got = uploaded(klaviyo, row.email)
+        want = expected_properties(n)
+        assert got == want, row.email
+        # JSON types on the wire: booleans, integers, exact numbers, "" for empty text.
+        assert type(got["has_dividends"]) is bool
+        assert type(got["number_of_codes"]) is int
+        assert got["balance"] == Decimal("10.50")
+    assert klaviyo.profile_by_email(rows[0].email).properties["other"] == "kept"  # type: ignore[union-attr]
+    body = klaviyo.requests_to("profile-bulk-import-jobs:create")[0].body.decode()
+    assert '"balance":10.50' in body and '"MBR_date_created":""' in body
+    doc = json.loads(body)
+    assert doc["data"]["type"] == "profile-bulk-import-job"
+    assert doc["data"]["attributes"]["profiles"]["data"][0]["type"] == "profile"
+
+
+def test_chunks_respect_chunk_size_and_five_megabytes() -> None:
+    updates = [
+        ProfileUpdate(i, f"m{i}@example.com", {"discount_code": "x" * 900}) for i in range(12_000)
+    ]
+    chunks, too_big = plan_chunks(updates, chunk_size=10_000)
+    assert not too_big
+    assert all(len(c.profiles) <= 10_000 for c in chunks)
+    assert all(len(c.body) <= 5_000_000 for c in chunks)
+    assert sum(len(c.profiles) for c in chunks) == 12_000
+    assert len(chunks) == 3  # 5 MB binds before 10,000 profiles
+    assert (
+        json.loads(chunks[0].body)["data"]["attributes"]["profiles"]["data"][0]["attributes"][
+            "email"
+        ]
+        == "m0@example.com"
+    )
+    small, _ = plan_chunks(updates[:120], chunk_size=50)
+    assert [len(c.profiles) for c in small] == [50, 50, 20]
+
+
+def test_server_refuses_over_10000_profiles_or_5_megabytes(klaviyo: FakeKlaviyo) -> None:
+    from memberkit.integrations.klaviyo import Endpoint, KlaviyoRequestError
+
+    updates = [ProfileUpdate(i, f"m{i}@example.com", {}) for i in range(10_001)]
+    chunks, _ = plan_chunks(updates, chunk_size=10_000, max_bytes=50_000_000)
+    body = json.loads(chunks[0].body)
+    body["data"]["attributes"]["profiles"]["data"].append(
+        {"type": "profile", "attributes": {"email": "one.more@example.com"}}
+    )
+    with make_client(klaviyo) as client:
+        with pytest.raises(KlaviyoRequestError) as caught:
+            client.post(Endpoint.BULK_IMPORT_CREATE, "/api/profile-bulk-import-jobs", body)
+        assert caught.value.status == 413
+        big = b'{"data":' + b" " * 5_300_000 + b"null}"
+        with pytest.raises(KlaviyoRequestError) as caught:
+            client.post(Endpoint.BULK_IMPORT_CREATE, "/api/profile-bulk-import-jobs", big)
+        assert caught.value.status == 413
+
+
+def test_jobs_go_queued_then_processing_then_complete(klaviyo: FakeKlaviyo) -> None:
+    import time
+
+    from memberkit.integrations.klaviyo import Endpoint
+
+    klaviyo.job_queued_seconds = 0.2
+    klaviyo.job_processing_seconds = 0.2
+    body = {
+        "data": {
+            "type": "profile-bulk-import-job",
+            "attributes": {
+                "profiles": {
+                    "data": [{"type": "profile", "attributes": {"email": "a@example.com"}}]
+                }
+            },
+        }
+    }
+    with make_client(klaviyo) as client:
+        job = client.post(Endpoint.BULK_IMPORT_CREATE, "/api/profile-bulk-import-jobs", body)
+        job_id = job["data"]["id"]
+        assert job["data"]["attributes"]["status"] == "queued"
+        time.sleep(0.25)
+        status = client.get(Endpoint.BULK_IMPORT_GET, f"/api/profile-bulk-import-jobs/{job_id}")
+        assert status["data"]["attributes"]["status"] == "processing"
+        time.sleep(0.2)
+        status = client.get(Endpoint.BULK_IMPORT_GET, f"/api/profile-bulk-import-jobs/{job_id}")
+        assert status["data"]["attributes"]["status"] == "complete"
+        assert status["data"]["attributes"]["completed_count"] == 1
+
+
+def test_invalid_emails_come_back_as_import_errors_in_the_failed_file(
+    klaviyo: FakeKlaviyo, store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rows = [max_value_row(n) for n in range(10)]
+    rows[3] = max_value_row(3, email="not-an-email")
+    rows[7] = max_value_row(7, email="bad@@example")
+    csv_path = write_max_value_csv(tmp_path / "output" / "max_value_2026-11-22.csv", rows)
+    with caplog.at_level(logging.WARNING, logger="memberkit"):
+        result = upload(store, csv_path)
+    assert result.failed == 2 and result.uploaded == 8  # type: ignore[attr-defined]
+    failed = read_csv(tmp_path / "output" / "klaviyo_failed_2026-11-22.csv")
+    assert [r["Email"] for r in failed] == ["not-an-email", "bad@@example"]
+    assert all("Invalid email" in r["Failure Reason"] for r in failed)
+    assert failed[0]["balance"] == "10.50"  # the row as it was: re-uploadable
+    assert "not-an-email" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "status", "status": 429, "retry_after": 1, "times": 2},
+        {"kind": "status", "status": 500, "times": 2},
+        {"kind": "status", "status": 503, "times": 1},
+        {"kind": "drop", "times": 2},
+        {"kind": "slow", "delay": 1.3, "times": 1},
+    ],
+    ids=["429-storm", "500s", "503", "dropped-connections", "slow-response"],
+)
+def test_transient_faults_are_retried_and_nothing_is_lost(
+    klaviyo: FakeKlaviyo,
+    tmp_path: Path,
+    fault: dict[str, object],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = write_store(tmp_path, klaviyo)
+    klaviyo.add_fault(route="profile-bulk-import-jobs:create", **fault)  # type: ignore[arg-type]
+    klaviyo.add_fault(route="profile-bulk-import-jobs:get", **fault)  # type: ignore[arg-type]
+    rows = [max_value_row(n) for n in range(120)]
+    csv_path = write_max_value_csv(tmp_path / "output" / "max_value_2026-11-22.csv", rows)
+    with caplog.at_level(logging.INFO, logger="memberkit"):
+        result = upload(store, csv_path)
+    assert result.failed == 0 and result.uploaded == 120  # type: ignore[attr-defined]
+    for n, row in enumerate(rows):
+        assert uploaded(klaviyo, row.email) == expected_properties(n)
+    assert "retry 1 of 3" in caplog.text  # each fault is logged as it is retried
+    assert (
+        "3 jobs submitted (3 complete, 0 unfinished, 0 refused), 120 profiles uploaded, 0 failed"
+        in caplog.text
+    )
+
+
+def test_a_chunk_that_keeps_failing_is_listed_and_the_others_go_on(
+    klaviyo: FakeKlaviyo, store: Store, tmp_path: Path
+) -> None:
+    # retry_limit = 3: four 500s in a row exhaust the retries of the first chunk.
+    klaviyo.add_fault(
+        "status",
+        "profile-bulk-import-jobs:create",
+        status=500,
+        times=4,
+        match=b'"member0@example.com"',
+    )
+    rows = [max_value_row(n) for n in range(120)]
+    csv_path = write_max_value_csv(tmp_path / "output" / "max_value_2026-11-22.csv", rows)
+    result = upload_max_value_csv(store.settings(), csv_path, today=TODAY)
+    assert result.report.chunks_failed == 1
+    assert result.failed == 50 and result.uploaded == 70
+    failed = read_csv(result.failed_path)  # type: ignore[arg-type]
+    assert len(failed) == 50
+    assert all("failed after 4 attempts" in r["Failure Reason"] for r in failed)
+    assert {r["Email"] for r in failed}.isdisjoint({u.email for u in result.report.uploaded})
+
+
+def test_a_rejected_chunk_fails_with_klaviyos_detail(
+    klaviyo: FakeKlaviyo, store: Store, tmp_path: Path
+) -> None:
+    klaviyo.add_fault("status", "profile-bulk-import-jobs:create", status=400, times=1)
+    rows = [max_value_row(n) for n in range(60)]
+    csv_path = write_max_value_csv(tmp_path / "output" / "max_value_2026-11-22.csv", rows)
+    result = upload(store, csv_path)
+    assert result.report.chunks_failed == 1  # type: ignore[attr-defined]
+    assert result.uploaded + result.failed == 60  # type: ignore[attr-defined]
+    failed = read_csv(result.failed_path)  # type: ignore[attr-defined]
+    assert all("HTTP 400" in r["Failure Reason"] for r in failed)
+    assert all("scripted fault" in r["Failure Reason"] for r in failed)
+
+
+def test_a_job_that_never_completes_is_reported_unfinished(
+    klaviyo: FakeKlaviyo, tmp_path: Path
+) -> None:
+    store = write_store(tmp_path, klaviyo)
+    klaviyo.add_fault("never_complete", match=b'"member0@example.com"')
+    rows = [max_value_row(n) for n in range(60)]
+    csv_path = write_max_value_csv(tmp_path / "output" / "max_value_2026-11-22.csv", rows)
+    settings = store.settings(**{"klaviyo_upload.job_timeout_seconds": 1})
+    result = upload_max_value_csv(settings, csv_path, today=TODAY)
+    assert result.report.jobs_unfinished == 1
+    assert result.failed == 50 and result.uploaded == 10
+    failed = read_csv(result.failed_path)  # type: ignore[arg-type]
+    assert all("still processing after 1 s" in r["Failure Reason"] for r in failed)
+
+
+def test_a_refused_key_stops_the_upload_and_lists_every_profile(
+    klaviyo: FakeKlaviyo, tmp_path: Path
+) -> None:
+    klaviyo.api_keys["pk_read_only"] = frozenset({"profiles:read"})
+    store = write_store(tmp_path, klaviyo, key="pk_read_only")
+    rows = [max_value_row(n) for n in range(120)]
+    csv_path = write_max_value_csv(tmp_path / "output" / "max_value_2026-11-22.csv", rows)
+    with pytest.raises(KlaviyoAuthError) as caught:
+        upload(store, csv_path)
+    assert "profiles:write" in caught.value.message
+    failed = read_csv(tmp_path / "output" / "klaviyo_failed_2026-11-22.csv")
+    assert len(failed) == 120
+
+
+def test_dry_run_sends_nothing(klaviyo: FakeKlaviyo, store: Store, tmp_path: Path) -> None:
+    rows = [max_value_row(n) for n in range(120)]
+    csv_path = write_max_value_csv(tmp_path / "output" / "max_value_2026-11-22.csv", rows)
+    result = upload(store, csv_path, dry_run=True)
+    assert klaviyo.requests == []
+    assert result.report.jobs_planned == 3 and result.report.dry_run  # type: ignore[attr-defined]
+
+
+def test_completed_uploads_write_through_to_the_cache(
+    klaviyo: FakeKlaviyo, store: Store, tmp_path: Path
+) -> None:
+    settings = store.settings()
+    cache = settings.klaviyo.cache_dir / "klaviyo_segment_XVnnDX.json"
+    fetched = dt.datetime(2026, 11, 22, 6, tzinfo=dt.UTC)
+    write_profile_index(
+        cache,
+        ProfileIndex(
+            "segment",
+            "XVnnDX",
+            fetched,
+            {"member1@example.com": {"id": "P1", "properties": {"balance": "1.00"}}},
+        ),
+    )
+    rows = [max_value_row(n) for n in range(3)]
+    csv_path = write_max_value_csv(tmp_path / "output" / "max_value_2026-11-22.csv", rows)
+    result = upload(store, csv_path)
+    assert result.cache_updates == 1  # type: ignore[attr-defined]
+    index = read_profile_index(cache)
+    assert index.fetched_at == fetched
+    props = index.profiles["member1@example.com"]["properties"]
+    assert props["balance"] == "10.50"
+    assert props["has_dividends"] is False
+    assert set(props) == set(PROPERTY_NAMES)
+    assert "member0@example.com" not in index.profiles
+
+
+def test_rows_that_cannot_be_read_are_listed_and_the_rest_uploaded(
+    klaviyo: FakeKlaviyo, store: Store, tmp_path: Path
+) -> None:
+    csv_path = write_max_value_csv(tmp_path / "in.csv", [max_value_row(1), max_value_row(2)])
+    text = csv_path.read_text().replace("10.50", "ten", 1)
+    csv_path.write_text(text + ",true,,0.00,0.00,false,0,0.00,enabled,\n")
+    result = upload(store, csv_path)
+    assert result.uploaded == 1 and result.failed == 2  # type: ignore[attr-defined]
+    failed = read_csv(result.failed_path)  # type: ignore[attr-defined]
+    assert "discount_value" in failed[0]["Failure Reason"]
+    assert "Email is empty" in failed[1]["Failure Reason"]
