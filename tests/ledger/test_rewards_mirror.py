@@ -53,3 +53,38 @@ def test_the_mirror_can_be_switched_off(tmp_path: Path) -> None:
     _, run = run_rewards_update_with_mirror(settings, today=dt.date(2026, 11, 20))
     assert run is None
     assert not (tmp_path / "memberkit.db").exists()
+
+
+def test_the_rewards_update_command_mirrors_and_says_so(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    shutil.copytree(EXAMPLES / "input", tmp_path / "input")
+    config = tmp_path / "memberkit.toml"
+    config.write_text(
+        (EXAMPLES / "memberkit.toml").read_text(encoding="utf-8")
+        + f'\n[database]\nurl = "{database_url}"\n',
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "memberkit",
+            "rewards",
+            "update",
+            "--config",
+            str(config),
+            "--today",
+            "2026-11-20",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    runs = recent_rewards_runs(db)
+    assert len(runs) == 1
+    assert f"Database: {runs[0].members_changed:,} changed members mirrored" in result.stdout
