@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import select
 
@@ -131,13 +132,50 @@ class RewardsMirror:
     With ``database.mirror_rewards_update`` off, ``sink`` is None and ``record``
     returns None. The database is opened first, so a schema problem stops the
     run before any file is written; the members and the run are written after
-    the outputs are published.
+    the outputs are published. Changed customers wait in a temporary file (one
+    JSON line each), so memory does not grow with the size of the export.
     """
 
     def __init__(self, db: Database | None) -> None:
         self.db = db
-        self.changed: list[MemberRecord] = []
+        self.changed = 0
         self.started = utcnow()
+        # Closed in __exit__: the mirror is itself the context manager.
+        self._spool: IO[str] | None = (
+            tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+            if db is not None
+            else None
+        )
+
+    def _keep(self, customer: ChangedCustomer) -> None:
+        record = member_record(customer)
+        assert self._spool is not None
+        self._spool.write(
+            json.dumps(
+                [
+                    record.shopify_id,
+                    record.email,
+                    record.codes_available,
+                    record.codes_used,
+                    record.codes_expired,
+                ]
+            )
+            + "\n"
+        )
+        self.changed += 1
+
+    def _records(self) -> Iterator[MemberRecord]:
+        assert self._spool is not None
+        self._spool.seek(0)
+        for line in self._spool:
+            shopify_id, email, available, used, expired = json.loads(line)
+            yield MemberRecord(
+                shopify_id=shopify_id,
+                email=email,
+                codes_available=available,
+                codes_used=used,
+                codes_expired=expired,
+            )
 
     @classmethod
     def open(cls, settings: Settings) -> RewardsMirror:
@@ -151,7 +189,7 @@ class RewardsMirror:
         """The ``on_changed`` callback for the update (None when the mirror is off)."""
         if self.db is None:
             return None
-        return lambda customer: self.changed.append(member_record(customer))
+        return self._keep
 
     def record(self, result: RewardsUpdateResult) -> RewardsRunView | None:
         """Write the changed members and the run record; None when the mirror is off."""
@@ -165,14 +203,14 @@ class RewardsMirror:
                 finished_at=utcnow(),
                 counts=asdict(result.counts),
                 output_files=result.outputs.written(),
-                changed_members=self.changed,
+                changed_members=self._records(),
             )
         except MemberkitError:
             raise
         except Exception as exc:
             raise MemberkitError(
                 f"the rewards update finished and its files are complete, but mirroring "
-                f"{len(self.changed):,} changed members into {self.db.url} failed: {exc}",
+                f"{self.changed:,} changed members into {self.db.url} failed: {exc}",
                 hint="fix the database, then run the update again for the same --today",
             ) from exc
         return run
@@ -181,6 +219,8 @@ class RewardsMirror:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._spool is not None:
+            self._spool.close()
         if self.db is not None:
             self.db.dispose()
 
