@@ -64,6 +64,10 @@ enabled = false
 
 [klaviyo_upload]
 enabled = false
+
+[database]
+# The file pipeline alone: the database mirror is benchmarked in benchmarks/ledger/.
+mirror_rewards_update = false
 """
 
 # Output file name patterns (the config's defaults) and the expected.json key for each.
