@@ -8,7 +8,6 @@ must outlive a row: the ids and emails seen, and which usage codes matched.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -132,17 +131,6 @@ class CustomerRowProcessor:
             self._process(row, *admitted)
         except RowRejected as rejected:
             self._reject(number, cells, rejected)
-
-    def remember(self, cells: list[str]) -> None:
-        """Take note of a row that another process handles: the ids and emails it claims.
-
-        Used when the export is read by two processes: the second one replays the
-        first half this way, so a repeated ID or a duplicate email is judged
-        exactly as in one pass over the whole file.
-        """
-        row = cells if len(cells) >= self.width else cells + [""] * (self.width - len(cells))
-        with contextlib.suppress(RowRejected):  # the other process lists the reject
-            self._admit(row, cells)
 
     def _reject(self, number: int, cells: list[str], rejected: RowRejected) -> None:
         self.counts.rejected += 1
