@@ -16,10 +16,10 @@ from typing import Any, Protocol
 from memberkit.domain.codes import (
     CodeListError,
     CodeParser,
+    CompactJson,
     RewardCode,
     code_key,
     code_texts,
-    dump_compact,
 )
 from memberkit.domain.customers import CustomerIdError, customer_id
 from memberkit.domain.dates import leading_date
@@ -118,6 +118,7 @@ class CustomerRowProcessor:
         self.header_width = len(layout.header)
         self.today_text = today.isoformat()
         self._since_cache: dict[str, str] = {}
+        self._dump = CompactJson().dumps  # this processor's own: not shared between threads
 
     def process(self, number: int, cells: list[str]) -> None:
         """Handle one record (``number`` is its row in the file, the header being row 1)."""
@@ -195,7 +196,8 @@ class CustomerRowProcessor:
             available_out = [code.raw for code in remaining]
             used_out = used_objects + update.newly_used
             expired_out = expired_objects + update.newly_expired
-            texts = (dump_compact(available_out), dump_compact(used_out), dump_compact(expired_out))
+            dump = self._dump
+            texts = (dump(available_out), dump(used_out), dump(expired_out))
             self._check_lengths(texts)
             self.outputs.code_lists.changed(shopify_id, email, *texts)
             self.counts.changed += 1
