@@ -5,9 +5,9 @@ run's work, so this writer may run in a second process (``files.background``);
 it receives text (cheap to pass between processes), never code objects. Rows
 keep the order they are given in, so the reviews file follows the export.
 
-A second reader process spools its rows to a file (``CodeListsSpool``); the
-writer replays that file itself (``CodeListsWriter.replay``), so the rows do not
-pass through the first reader on their way.
+A second reader process spools its Matrixify rows to a file and writes its
+reviews rows to a CSV part (``CodeListsSpool``); the writer appends both itself
+(``CodeListsWriter.replay``), so the rows do not pass through the first reader.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from memberkit.files.csv_output import CsvRowWriter
 from memberkit.files.xlsx_output import XlsxSheetWriter
@@ -50,10 +49,12 @@ class CodeListsWriter:
         """An unchanged member with codes: their metafield as it already is in Shopify."""
         self.reviews.write([email, available_json])
 
-    def replay(self, spool: Path) -> None:
-        """The rows a ``CodeListsSpool`` wrote to ``spool``, in their order."""
-        for method, args in replay_spool(spool):
-            getattr(self, method)(*args)
+    def replay(self, spool: Path, reviews: Path, reviews_rows: int) -> None:
+        """Append what a ``CodeListsSpool`` wrote: Matrixify rows, then the reviews part."""
+        write = self.customers.write
+        for shopify_id, email, available, used, expired in replay_spool(spool):
+            write([shopify_id, email, "UPDATE", available, used, expired])
+        self.reviews.append_part(reviews, reviews_rows)
 
     def close(self) -> None:
         try:
@@ -66,42 +67,50 @@ _SPOOL_BATCH = 1_000
 
 
 class CodeListsSpool:
-    """``CodeListsWriter``'s calls, pickled to a file in batches, for ``CodeListsWriter.replay``.
+    """A second reader's code-list rows, for ``CodeListsWriter.replay`` to append in order.
 
-    Counts rows as the writer will write them (``customers_rows``, ``reviews_rows``).
+    Matrixify rows are pickled to ``spool`` in batches (their XLSX row numbers are
+    known only when they are appended); reviews rows are written straight to the
+    headerless CSV part ``reviews`` by this process. Counts rows as the writer
+    will write them (``customers_rows``, ``reviews_rows``).
     """
 
-    def __init__(self, path: Path) -> None:
-        self._fh = path.open("wb", buffering=1 << 20)
-        self._batch: list[tuple[str, tuple[Any, ...]]] = []
+    def __init__(self, spool: Path, reviews: Path) -> None:
+        self._fh = spool.open("wb", buffering=1 << 20)
+        try:
+            self._reviews = CsvRowWriter(reviews, None)
+        except BaseException:
+            self._fh.close()
+            raise
+        self._batch: list[tuple[str, str, str, str, str]] = []
         self.customers_rows = 0
         self.reviews_rows = 0
 
     def changed(self, shopify_id: str, email: str, available: str, used: str, expired: str) -> None:
         self.customers_rows += 1
-        if email and available != "[]":
-            self.reviews_rows += 1
-        self._add("changed", (shopify_id, email, available, used, expired))
-
-    def review(self, email: str, available_json: str) -> None:
-        self.reviews_rows += 1
-        self._add("review", (email, available_json))
-
-    def _add(self, method: str, args: tuple[Any, ...]) -> None:
-        self._batch.append((method, args))
+        self._batch.append((shopify_id, email, available, used, expired))
         if len(self._batch) >= _SPOOL_BATCH:
             pickle.dump(self._batch, self._fh, protocol=pickle.HIGHEST_PROTOCOL)
             self._batch = []
+        if email and available != "[]":
+            self.review(email, available)
+
+    def review(self, email: str, available_json: str) -> None:
+        self.reviews_rows += 1
+        self._reviews.write([email, available_json])
 
     def close(self) -> None:
-        if self._batch:
-            pickle.dump(self._batch, self._fh, protocol=pickle.HIGHEST_PROTOCOL)
-            self._batch = []
-        self._fh.close()
+        try:
+            if self._batch:
+                pickle.dump(self._batch, self._fh, protocol=pickle.HIGHEST_PROTOCOL)
+                self._batch = []
+        finally:
+            self._fh.close()
+            self._reviews.close()
 
 
-def replay_spool(path: Path) -> Iterator[tuple[str, tuple[Any, ...]]]:
-    """The calls a ``CodeListsSpool`` wrote, in order."""
+def replay_spool(path: Path) -> Iterator[tuple[str, str, str, str, str]]:
+    """The Matrixify rows a ``CodeListsSpool`` wrote, in order."""
     with path.open("rb") as fh:
         while True:
             try:

@@ -83,19 +83,19 @@ class _CountingCodeLists:
         elif self._local is not None:
             self._local.review(email, available_json)
 
-    def replay(self, spool: Path, customers_rows: int, reviews_rows: int) -> None:
-        """The rows a ``CodeListsSpool`` wrote to ``spool`` (and counted), next in order.
+    def replay(self, spool: Path, reviews: Path, customers_rows: int, reviews_rows: int) -> None:
+        """What a ``CodeListsSpool`` wrote to ``spool`` and ``reviews`` (and counted), next.
 
-        The writer reads the file itself; it is removed when the files are finished
-        or discarded.
+        The writer reads the files itself; they are removed when the files are
+        finished or discarded.
         """
         self.customers_rows += customers_rows
         self.reviews_rows += reviews_rows
-        self.scratch.append(spool)
+        self.scratch += [spool, reviews]
         if self._remote is not None:
-            self._remote.call("replay", spool)
+            self._remote.call("replay", spool, reviews, reviews_rows)
         elif self._local is not None:
-            self._local.replay(spool)
+            self._local.replay(spool, reviews, reviews_rows)
 
 
 @dataclass

@@ -10,8 +10,9 @@ them from its own half, and reports every ID and email it looked up; if the firs
 half claimed none of them, each of its rows was judged exactly as in one pass
 and its parts are used. Otherwise (an email or ID in both halves: rare) its
 parts are dropped and this process reads the second half too, after the first,
-as one pass would. Changed customers of the second half reach the Matrixify and
-reviews writer through a spool file, which the writer replays itself, in order.
+as one pass would. The second half's Matrixify rows reach the writer through a
+spool file and its reviews rows through a CSV part, which the writer appends
+itself, in order.
 
 Not used with an ``on_changed`` sink: that callback runs in the caller's process.
 """
@@ -61,9 +62,10 @@ class _PartOutputs:
 @dataclass
 class _Parts:
     spool: Path
+    reviews: Path
     max_value: Path
     rejects: Path
-    spool_handed_over: bool = False  # to the files' writer, which removes it when done
+    handed_over: bool = False  # spool and reviews: to the files' writer, which removes them
 
     @classmethod
     def create(cls, directory: Path) -> _Parts:
@@ -72,13 +74,14 @@ class _Parts:
             os.close(fd)
             return Path(name)
 
-        return cls(temp("spool"), temp("max-value"), temp("rejects"))
+        return cls(temp("spool"), temp("reviews"), temp("max-value"), temp("rejects"))
 
     def remove(self) -> None:
         for path in (self.max_value, self.rejects):
             path.unlink(missing_ok=True)
-        if not self.spool_handed_over:
+        if not self.handed_over:
             self.spool.unlink(missing_ok=True)
+            self.reviews.unlink(missing_ok=True)
 
 
 # Half each: on the benchmark (shared machine) 0.5 and 0.55 measured the same within noise.
@@ -175,8 +178,8 @@ def second_half(
             processor.seen_ids.isdisjoint(ids) and processor.email_owner.keys().isdisjoint(emails)
         ):
             return False
-        parts.spool_handed_over = True
-        files.code_lists.replay(parts.spool, rows["customers"], rows["reviews"])
+        parts.handed_over = True
+        files.code_lists.replay(parts.spool, parts.reviews, rows["customers"], rows["reviews"])
         files.max_value.append_part(parts.max_value, rows["max_value"])
         files.rejects.append_part(parts.rejects, rows["rejects"])
         mine = processor.counts
@@ -206,7 +209,7 @@ def _run_second_half(
     """The child: process the second half into the part files."""
     try:
         outputs = _PartOutputs(
-            CodeListsSpool(parts.spool),
+            CodeListsSpool(parts.spool, parts.reviews),
             CsvRowWriter(parts.max_value, None),
             RejectsPart(parts.rejects, source.header),
         )
