@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from memberkit.files.csv_output import CsvRowWriter
-from memberkit.files.xlsx_output import XlsxSheetWriter
+from memberkit.files.xlsx_output import XlsxSheetWriter, column_letters, row_template
 
 
 class CodeListsWriter:
@@ -41,7 +41,7 @@ class CodeListsWriter:
     def changed(self, shopify_id: str, email: str, available: str, used: str, expired: str) -> None:
         """A changed customer (code lists as compact JSON): a Matrixify ``UPDATE`` row,
         and a reviews row if they have an email and codes left."""
-        self.customers.write([shopify_id, email, "UPDATE", available, used, expired])
+        self.customers.write((shopify_id, email, "UPDATE", available, used, expired))
         if email and available != "[]":
             self.reviews.write([email, available])
 
@@ -51,9 +51,9 @@ class CodeListsWriter:
 
     def replay(self, spool: Path, reviews: Path, reviews_rows: int) -> None:
         """Append what a ``CodeListsSpool`` wrote: Matrixify rows, then the reviews part."""
-        write = self.customers.write
-        for shopify_id, email, available, used, expired in replay_spool(spool):
-            write([shopify_id, email, "UPDATE", available, used, expired])
+        write = self.customers.write_template
+        for template in replay_spool(spool):
+            write(template)
         self.reviews.append_part(reviews, reviews_rows)
 
     def close(self) -> None:
@@ -64,15 +64,18 @@ class CodeListsWriter:
 
 
 _SPOOL_BATCH = 1_000
+#: ID, email, Command, and the three code metafields (``CodeListsWriter.changed``).
+MATRIXIFY_COLUMNS = 6
 
 
 class CodeListsSpool:
     """A second reader's code-list rows, for ``CodeListsWriter.replay`` to append in order.
 
-    Matrixify rows are pickled to ``spool`` in batches (their XLSX row numbers are
-    known only when they are appended); reviews rows are written straight to the
-    headerless CSV part ``reviews`` by this process. Counts rows as the writer
-    will write them (``customers_rows``, ``reviews_rows``).
+    Matrixify rows are rendered here, as XLSX row templates (their row numbers
+    are known only when they are appended), and pickled to ``spool`` in batches;
+    reviews rows are written straight to the headerless CSV part ``reviews``.
+    So the writer has little left to do for them. Counts rows as the writer will
+    write them (``customers_rows``, ``reviews_rows``).
     """
 
     def __init__(self, spool: Path, reviews: Path) -> None:
@@ -82,13 +85,15 @@ class CodeListsSpool:
         except BaseException:
             self._fh.close()
             raise
-        self._batch: list[tuple[str, str, str, str, str]] = []
+        self._batch: list[str] = []
+        self._letters = column_letters(MATRIXIFY_COLUMNS)
         self.customers_rows = 0
         self.reviews_rows = 0
 
     def changed(self, shopify_id: str, email: str, available: str, used: str, expired: str) -> None:
         self.customers_rows += 1
-        self._batch.append((shopify_id, email, available, used, expired))
+        cells = (shopify_id, email, "UPDATE", available, used, expired)
+        self._batch.append(row_template(cells, self._letters))
         if len(self._batch) >= _SPOOL_BATCH:
             pickle.dump(self._batch, self._fh, protocol=pickle.HIGHEST_PROTOCOL)
             self._batch = []
@@ -109,8 +114,8 @@ class CodeListsSpool:
             self._reviews.close()
 
 
-def replay_spool(path: Path) -> Iterator[tuple[str, str, str, str, str]]:
-    """The Matrixify rows a ``CodeListsSpool`` wrote, in order."""
+def replay_spool(path: Path) -> Iterator[str]:
+    """The Matrixify rows (XLSX row templates) a ``CodeListsSpool`` wrote, in order."""
     with path.open("rb") as fh:
         while True:
             try:
