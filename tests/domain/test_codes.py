@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from memberkit.domain.codes import (
     CodeListError,
     CodeParser,
+    CompactJson,
     _dump_with_decimals,
     dump_compact,
     parse_available_codes,
@@ -174,6 +175,26 @@ def test_compact_json_is_valid_and_keeps_every_number_exactly(value: object) -> 
     text = dump_compact(value)
     assert text == _dump_with_decimals(value)
     assert json.loads(text, parse_float=Decimal) == _as_json_numbers(value)
+
+
+_ONE_DUMPER = CompactJson()  # reused across examples, as a row processor reuses it
+
+
+@given(json_values)
+def test_the_reusable_compact_encoder_writes_exactly_what_dump_compact_writes(
+    value: object,
+) -> None:
+    assert _ONE_DUMPER.dumps(value) == dump_compact(value)
+    assert CompactJson().dumps(value) == dump_compact(value)
+
+
+def test_the_reusable_compact_encoder_refuses_what_dump_compact_refuses() -> None:
+    for value in ([{1, 2}], [Decimal("1.5"), object()]):
+        with pytest.raises(TypeError):
+            dump_compact(value)
+        with pytest.raises(TypeError):
+            _ONE_DUMPER.dumps(value)
+    assert _ONE_DUMPER.dumps([Decimal("10.00"), "\x00"]) == '[10.00,"\\u0000"]'
 
 
 def _as_json_numbers(value: object) -> object:

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memberkit.files.csv_input import open_csv
-from memberkit.files.csv_split import open_csv_range, record_boundary
+from memberkit.files.csv_split import open_csv_range, record_boundary, records_from
 
 
 def test_a_line_end_inside_quotes_is_not_a_boundary(tmp_path: Path) -> None:
@@ -52,3 +52,31 @@ def test_the_two_parts_hold_exactly_the_records_of_the_whole(
         ):
             got = [c for _, c in first.records()] + [c for _, c in second.records()]
     assert got == expected
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(st.lists(cells, min_size=2, max_size=2), min_size=1, max_size=12),
+    share=st.floats(min_value=0, max_value=1),
+    encoding=st.sampled_from(["utf-8-sig", "cp1252"]),
+)
+def test_records_from_a_boundary_are_the_records_of_the_rest(
+    tmp_path: Path, rows: list[list[str]], share: float, encoding: str
+) -> None:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows([["ID", "Note"], *rows])
+    path = tmp_path / "c.csv"
+    path.write_bytes(buffer.getvalue().encode(encoding))
+    with open_csv(path, setting="s", encoding="auto") as whole:
+        boundary = record_boundary(path, int(whole.size * share))
+        if boundary is None:
+            return
+        with open_csv_range(whole, boundary, whole.size) as rest:
+            expected = [c for _, c in rest.records()]
+        found = list(records_from(path, boundary, whole.encoding, ","))
+    assert [c for _, c in found] == expected
+    for offset, cells in found:  # each offset is where its record starts
+        assert next(records_from(path, offset, whole.encoding, ","))[1] == cells

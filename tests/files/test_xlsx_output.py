@@ -73,3 +73,30 @@ def test_characters_xml_cannot_hold_use_excels_escape_and_lookalikes_are_protect
     sheet = zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml").decode()
     # Excel shows these as the original text (it decodes _xHHHH_, and _x005F_ is "_").
     assert "bell_x0007_ and john_x005F_xabcd_smith" in sheet
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(
+        st.lists(st.text(max_size=6) | st.sampled_from(["", " a", "\x00", "_x0041_"]), max_size=4),
+        max_size=5,
+    )
+)
+def test_rows_rendered_as_templates_are_the_same_bytes(
+    tmp_path: Path, rows: list[list[str]]
+) -> None:
+    from memberkit.files.xlsx_output import column_letters, row_template
+
+    header = ["a", "b", "c"]
+    direct, templated = tmp_path / "direct.xlsx", tmp_path / "templated.xlsx"
+    one = XlsxSheetWriter(direct, "S", header)
+    two = XlsxSheetWriter(templated, "S", header)
+    for row in rows:
+        one.write(row)
+        two.write_template(row_template(row, column_letters(len(header))))
+    one.close()
+    two.close()
+    with zipfile.ZipFile(direct) as a, zipfile.ZipFile(templated) as b:
+        name = "xl/worksheets/sheet1.xml"
+        assert a.read(name) == b.read(name)
+    assert one.rows_written == two.rows_written == len(rows)

@@ -437,18 +437,24 @@ def _outputs(store: Store) -> dict[str, object]:
     }
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(
+    ("seed", "across"),
+    [(1, True), (2, True), (3, True), (4, False), (5, False)],
+)
 def test_two_reader_processes_give_exactly_the_files_and_counts_of_one(
-    store: Store, seed: int
+    store: Store, seed: int, across: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """``across``: emails and IDs repeated anywhere (so in both halves), or only nearby
+    (the child's half is then used as it is, never read again)."""
+    import logging
     import random
 
     rnd = random.Random(seed)
     rows: list[list[str]] = []
     for i in range(1, 400):
         email = f"m{i}@x.com" if rnd.random() > 0.05 else ""
-        if rnd.random() < 0.05 and i > 5:  # an email of a customer anywhere earlier
-            email = f"M{rnd.randrange(1, i)}@x.com"
+        if rnd.random() < 0.05 and i > 5:  # an email of a customer earlier
+            email = f"M{rnd.randrange(1, i) if across else i - 1}@x.com"
         wallet = [
             (f"C{i}-{j}", f"{rnd.randint(1, 30)}.00", f"2026-{rnd.randint(10, 12):02d}-15")
             for j in range(rnd.randint(0, 3))
@@ -461,13 +467,36 @@ def test_two_reader_processes_give_exactly_the_files_and_counts_of_one(
         rows.append(row)
         for _ in range(rnd.choice([0, 0, 0, 1, 2])):  # address rows
             rows.append([str(i), "", "", "", "", "", ""])
-        if rnd.random() < 0.02:  # an ID repeated far from its first row
-            rows.append(customer(str(rnd.randrange(1, i + 1)), f"late{i}@x.com"))
+        if rnd.random() < 0.02:  # an ID repeated after its first row
+            rows.append(customer(str(rnd.randrange(1, i + 1) if across else i), f"late{i}@x.com"))
     store.customers(rows)
     store.orders([("#1", "2026-11-18", f"C{i}-0") for i in range(1, 400, 7)])
     one = store.run(background_writers=False, two_readers=False)
     expected = _outputs(store)
-    two = store.run(background_writers=True, two_readers=True)
+    with caplog.at_level(logging.INFO, logger="memberkit"):
+        two = store.run(background_writers=True, two_readers=True)
     assert _outputs(store) == expected
     assert dataclasses.asdict(two.counts) == dataclasses.asdict(one.counts)
     assert not [p for p in store.output.iterdir() if p.name.startswith(".")]
+    read_again = "reading the second half again" in caplog.text
+    assert "reading the export with two processes" in caplog.text
+    assert read_again == across
+
+
+def test_the_split_keeps_a_customers_address_rows_with_it(tmp_path: Path) -> None:
+    from memberkit.files.csv_input import open_csv
+    from memberkit.services.rewards_parallel import split_point
+
+    path = tmp_path / "c.csv"
+    rows = [["ID", "Email"]]
+    for i in range(1, 60):
+        rows.append([f"'{i}" if i % 2 else str(i), f"m{i}@x.com"])
+        rows += [[str(i), ""]] * (25 if i == 30 else 0)
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    data = path.read_bytes()
+    with open_csv(path, setting="s", encoding="auto") as source:
+        boundary = split_point(source, 0)
+    assert boundary is not None
+    assert data[:boundary].endswith(b"30,\r\n")
+    assert data[boundary:].startswith(b"'31,m31@x.com\r\n")

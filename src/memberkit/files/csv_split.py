@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 from memberkit.files.csv_input import CsvSource
@@ -43,6 +44,52 @@ def record_boundary(path: Path, near: int) -> int | None:
             quotes += chunk.count(b'"', start)
             position += len(chunk)
     return None
+
+
+def records_from(
+    path: Path, start: int, encoding: str, delimiter: str
+) -> Iterator[tuple[int, list[str]]]:
+    """``(offset, cells)`` of each record from ``start`` (a record boundary) on, blank lines too."""
+    with path.open("rb") as fh:
+        fh.seek(start)
+        buffer = b""
+        position = start  # the file offset of buffer[0]
+        at_end = False
+        while True:
+            quotes = 0
+            scan = 0
+            line_end = -1
+            while True:  # the end of the record at buffer[0]: a line end outside quotes
+                found = buffer.find(b"\n", scan)
+                if found == -1:
+                    break
+                quotes += buffer.count(b'"', scan, found)
+                scan = found + 1
+                if quotes % 2 == 0:
+                    line_end = found
+                    break
+            if line_end == -1:
+                if at_end:
+                    if buffer:
+                        yield position, _cells(buffer, encoding, delimiter)
+                    return
+                chunk = fh.read(_CHUNK)
+                at_end = not chunk
+                buffer += chunk
+                continue
+            record = buffer[: line_end + 1]
+            yield position, _cells(record, encoding, delimiter)
+            position += len(record)
+            buffer = buffer[line_end + 1 :]
+
+
+def _cells(record: bytes, encoding: str, delimiter: str) -> list[str]:
+    rows = list(
+        csv.reader(
+            io.StringIO(record.decode(encoding, errors="replace"), newline=""), delimiter=delimiter
+        )
+    )
+    return rows[0] if rows else []
 
 
 class _RangeReader(io.RawIOBase):

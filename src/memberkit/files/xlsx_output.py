@@ -88,6 +88,34 @@ def escape_cell_text(text: str) -> str:
     return text
 
 
+#: Stands for the row number in a row template (escaped cell text never holds a NUL).
+ROW_NUMBER = "\x00"
+
+
+def column_letters(count: int) -> list[str]:
+    """The letters of the first ``count`` columns."""
+    return [column_letter(i) for i in range(count)]
+
+
+def row_template(cells: Sequence[str], letters: Sequence[str]) -> str:
+    """A row's XML with ``ROW_NUMBER`` where its number goes; empty strings leave cells empty.
+
+    Rendering is most of a row's cost, so it can be done by another process (or
+    before the row number is known); ``XlsxSheetWriter.write_template`` adds the number.
+    """
+    parts = [f'<row r="{ROW_NUMBER}">']
+    for letter, text in zip(letters, cells, strict=False):
+        if not text:
+            continue
+        space = ' xml:space="preserve"' if text[0].isspace() or text[-1].isspace() else ""
+        parts.append(
+            f'<c r="{letter}{ROW_NUMBER}" s="1" t="inlineStr"><is><t{space}>'
+            f"{escape_cell_text(text)}</t></is></c>"
+        )
+    parts.append("</row>")
+    return "".join(parts)
+
+
 class XlsxSheetWriter:
     """One worksheet of text cells, written row by row into the ``.xlsx`` at ``path``."""
 
@@ -96,7 +124,7 @@ class XlsxSheetWriter:
     ) -> None:
         self.rows_written = 0
         self.closed = False
-        self._letters = [column_letter(i) for i in range(len(header))]
+        self._letters = column_letters(len(header))
         self._row_number = 0
         self._pending: list[str] = []
         self._zip = zipfile.ZipFile(
@@ -121,20 +149,18 @@ class XlsxSheetWriter:
         self._write_row(cells)
         self.rows_written += 1
 
+    def write_template(self, template: str) -> None:
+        """Append one row given as ``row_template(cells, ...)`` (rendered elsewhere)."""
+        self._row_number += 1
+        self._pending.append(template.replace(ROW_NUMBER, str(self._row_number)))
+        self.rows_written += 1
+        if len(self._pending) >= _FLUSH_ROWS:
+            self._flush()
+
     def _write_row(self, cells: Sequence[str]) -> None:
         self._row_number += 1
-        number = self._row_number
-        parts = [f'<row r="{number}">']
-        for letter, text in zip(self._letters, cells, strict=False):
-            if not text:
-                continue
-            space = ' xml:space="preserve"' if text[0].isspace() or text[-1].isspace() else ""
-            parts.append(
-                f'<c r="{letter}{number}" s="1" t="inlineStr"><is><t{space}>'
-                f"{escape_cell_text(text)}</t></is></c>"
-            )
-        parts.append("</row>")
-        self._pending.append("".join(parts))
+        template = row_template(cells, self._letters)
+        self._pending.append(template.replace(ROW_NUMBER, str(self._row_number)))
         if len(self._pending) >= _FLUSH_ROWS:
             self._flush()
 

@@ -65,6 +65,7 @@ class _CountingCodeLists:
         self._local, self._remote = local, remote
         self.customers_rows = 0
         self.reviews_rows = 0
+        self.scratch: list[Path] = []  # spool files handed to the writer
 
     def changed(self, shopify_id: str, email: str, available: str, used: str, expired: str) -> None:
         self.customers_rows += 1
@@ -81,6 +82,20 @@ class _CountingCodeLists:
             self._remote.call("review", email, available_json)
         elif self._local is not None:
             self._local.review(email, available_json)
+
+    def replay(self, spool: Path, reviews: Path, customers_rows: int, reviews_rows: int) -> None:
+        """What a ``CodeListsSpool`` wrote to ``spool`` and ``reviews`` (and counted), next.
+
+        The writer reads the files itself; they are removed when the files are
+        finished or discarded.
+        """
+        self.customers_rows += customers_rows
+        self.reviews_rows += reviews_rows
+        self.scratch += [spool, reviews]
+        if self._remote is not None:
+            self._remote.call("replay", spool, reviews, reviews_rows)
+        elif self._local is not None:
+            self._local.replay(spool, reviews, reviews_rows)
 
 
 @dataclass
@@ -163,6 +178,11 @@ class RewardsFiles:
         self.max_value.close()
         self.rejects.close()
         self.usage_rejects.close()
+        self._remove_scratch()
+
+    def _remove_scratch(self) -> None:
+        for path in self.code_lists.scratch:
+            path.unlink(missing_ok=True)
 
     def publish(
         self, settings: Settings, patterns: Sequence[str], now: dt.datetime
@@ -192,3 +212,4 @@ class RewardsFiles:
             file.discard()
         self.rejects.discard()
         self.usage_rejects.discard()
+        self._remove_scratch()

@@ -1,13 +1,18 @@
 """Reading the customers export with two processes, for two cores.
 
-The export is split at a record boundary near its middle. This process handles
-the first half as usual; a forked child handles the second half into part
-files, appended to the outputs once the first half is done, so every file keeps
-the export's row order. Before its half, the child reads the first half with
-``CustomerRowProcessor.remember``: it knows every id and email claimed earlier
-in the file, so repeated IDs and duplicate emails are judged exactly as in one
-pass. Changed customers of the second half reach the Matrixify and reviews
-writer through a spool file, replayed in order.
+The export is split at a record boundary near its middle (not between a
+customer's rows). This process handles the first half as usual; a forked child
+handles the second half into part files, appended to the outputs once the first
+half is done, so every file keeps the export's row order.
+
+Only a repeated ID or a duplicate email depends on earlier rows. The child judges
+them from its own half, and reports every ID and email it looked up; if the first
+half claimed none of them, each of its rows was judged exactly as in one pass
+and its parts are used. Otherwise (an email or ID in both halves: rare) its
+parts are dropped and this process reads the second half too, after the first,
+as one pass would. The second half's Matrixify rows reach the writer through a
+spool file and its reviews rows through a CSV part, which the writer appends
+itself, in order.
 
 Not used with an ``on_changed`` sink: that callback runs in the caller's process.
 """
@@ -17,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
-import pickle
 import sys
 import tempfile
 import time
@@ -26,65 +30,26 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
 
+from memberkit.domain.customers import CustomerIdError, customer_id
 from memberkit.errors import InputFileError, MemberkitError
+from memberkit.files.code_lists_output import CodeListsSpool
 from memberkit.files.csv_input import CsvSource
 from memberkit.files.csv_output import CsvRowWriter
-from memberkit.files.csv_split import open_csv_range, record_boundary
+from memberkit.files.csv_split import open_csv_range, record_boundary, records_from
 from memberkit.files.rejects import RejectsPart
 from memberkit.services.rewards_outputs import RewardsFiles
 from memberkit.services.rewards_report import RewardsCounts
 from memberkit.services.rewards_rows import CustomerRowProcessor, RowOutputs
 
 ProcessorFactory = Callable[[RowOutputs, RewardsCounts], CustomerRowProcessor]
-_SPOOL_BATCH = 1_000
-
-
-class _SpooledCodeLists:
-    """The child's Matrixify/reviews rows, pickled to a file in batches for the parent."""
-
-    def __init__(self, path: Path) -> None:
-        self._fh = path.open("wb", buffering=1 << 20)
-        self._batch: list[tuple[str, tuple[Any, ...]]] = []
-        self.customers_rows = 0
-        self.reviews_rows = 0
-
-    def changed(self, shopify_id: str, email: str, available: str, used: str, expired: str) -> None:
-        self._add("changed", (shopify_id, email, available, used, expired))
-
-    def review(self, email: str, available_json: str) -> None:
-        self._add("review", (email, available_json))
-
-    def _add(self, method: str, args: tuple[Any, ...]) -> None:
-        self._batch.append((method, args))
-        if len(self._batch) >= _SPOOL_BATCH:
-            pickle.dump(self._batch, self._fh, protocol=pickle.HIGHEST_PROTOCOL)
-            self._batch = []
-
-    def close(self) -> None:
-        if self._batch:
-            pickle.dump(self._batch, self._fh, protocol=pickle.HIGHEST_PROTOCOL)
-            self._batch = []
-        self._fh.close()
-
-
-def replay_spool(path: Path) -> Iterator[tuple[str, tuple[Any, ...]]]:
-    """The calls a child spooled, in order."""
-    with path.open("rb") as fh:
-        while True:
-            try:
-                batch = pickle.load(fh)  # noqa: S301 - our own file, written by our child
-            except EOFError:
-                return
-            yield from batch
 
 
 @dataclass
 class _PartOutputs:
     """The second half's outputs: part files in the output folder (hidden temporary names)."""
 
-    code_lists: _SpooledCodeLists
+    code_lists: CodeListsSpool
     max_value: CsvRowWriter
     rejects: RejectsPart
 
@@ -97,8 +62,10 @@ class _PartOutputs:
 @dataclass
 class _Parts:
     spool: Path
+    reviews: Path
     max_value: Path
     rejects: Path
+    handed_over: bool = False  # spool and reviews: to the files' writer, which removes them
 
     @classmethod
     def create(cls, directory: Path) -> _Parts:
@@ -107,22 +74,53 @@ class _Parts:
             os.close(fd)
             return Path(name)
 
-        return cls(temp("spool"), temp("max-value"), temp("rejects"))
+        return cls(temp("spool"), temp("reviews"), temp("max-value"), temp("rejects"))
 
     def remove(self) -> None:
-        for path in (self.spool, self.max_value, self.rejects):
+        for path in (self.max_value, self.rejects):
             path.unlink(missing_ok=True)
+        if not self.handed_over:
+            self.spool.unlink(missing_ok=True)
+            self.reviews.unlink(missing_ok=True)
 
 
-# Half each. The child also reads the first part (to learn its ids and emails) and
-# this process replays the child's rows into the writer; on the benchmark (shared
-# machine) 0.5 and 0.55 measured the same within noise.
+# Half each: on the benchmark (shared machine) 0.5 and 0.55 measured the same within noise.
 FIRST_PART_SHARE = 0.5
+# How far past the middle the split may move to keep a customer's rows together.
+_GROUP_SEARCH_RECORDS = 1_000
 
 
-def split_point(source: CsvSource) -> int | None:
-    """Where the child's part of the export starts, or None if it is too small to split."""
-    return record_boundary(source.path, int(source.size * FIRST_PART_SHARE))
+def split_point(source: CsvSource, id_column: int) -> int | None:
+    """Where the child's part of the export starts, or None if it is too small to split.
+
+    A record boundary near the middle, moved forward past rows that repeat the ID
+    of the row before them (Matrixify's address rows), so a customer's rows are
+    not split between the two readers (which would make the child's half be
+    judged again, see ``second_half``).
+    """
+    boundary = record_boundary(source.path, int(source.size * FIRST_PART_SHARE))
+    if boundary is None:
+        return None
+    previous: str | None = None
+    for count, (start, cells) in enumerate(
+        records_from(source.path, boundary, source.encoding, source.delimiter)
+    ):
+        if count >= _GROUP_SEARCH_RECORDS:
+            break
+        if not cells or (len(cells) == 1 and not cells[0].strip()):
+            continue  # a blank line: not a record
+        shopify_id = _id_of(cells, id_column)
+        if count > 0 and (shopify_id is None or shopify_id != previous):
+            return start
+        previous = shopify_id
+    return boundary
+
+
+def _id_of(cells: list[str], column: int) -> str | None:
+    try:
+        return customer_id(cells[column]) if column < len(cells) else None
+    except CustomerIdError:
+        return None
 
 
 def can_fork() -> bool:
@@ -136,12 +134,18 @@ def second_half(
     boundary: int,
     make_processor: ProcessorFactory,
     output_dir: Path,
-) -> Iterator[Callable[[RewardsFiles, CustomerRowProcessor], None]]:
+) -> Iterator[Callable[[RewardsFiles, CustomerRowProcessor], bool]]:
     """Run the second half in a child; yield ``merge(files, processor)`` for after the first.
 
-    ``merge`` waits for the child, appends its rows to ``files`` and adds its counts,
-    matched codes and already-used codes to ``processor``'s. The child is stopped and
-    its part files removed on the way out, whatever happens.
+    The child judges repeated IDs and duplicate emails from its own half only, and
+    reports every ID and email it looked up. ``merge`` waits for the child; when
+    none of those is claimed by the first half (``processor``'s), the child's
+    decisions are exactly those of one pass, and ``merge`` appends its rows to
+    ``files``, adds its counts, matched codes and already-used codes to
+    ``processor``'s and returns True. Otherwise it returns False and uses nothing
+    of the child's: the caller must read the second half itself, with
+    ``processor``. The child is stopped and its part files removed on the way
+    out, whatever happens.
     """
     parts = _Parts.create(output_dir)
     context = multiprocessing.get_context("fork")
@@ -155,7 +159,7 @@ def second_half(
     child.start()
     child_conn.close()
 
-    def merge(files: RewardsFiles, processor: CustomerRowProcessor) -> None:
+    def merge(files: RewardsFiles, processor: CustomerRowProcessor) -> bool:
         try:
             reply = conn.recv()
         except EOFError:
@@ -168,9 +172,14 @@ def second_half(
             _, kind, message, hint = reply
             error_class = InputFileError if kind == "InputFileError" else MemberkitError
             raise error_class(message, hint=hint)
-        _, counts, matched, already, rows = reply
-        for call, args in replay_spool(parts.spool):
-            getattr(files.code_lists, call)(*args)
+        _, counts, matched, already, rows, ids, emails = reply
+        files.second_reader_cpu_seconds = rows["cpu_ms"] / 1000
+        if not (
+            processor.seen_ids.isdisjoint(ids) and processor.email_owner.keys().isdisjoint(emails)
+        ):
+            return False
+        parts.handed_over = True
+        files.code_lists.replay(parts.spool, parts.reviews, rows["customers"], rows["reviews"])
         files.max_value.append_part(parts.max_value, rows["max_value"])
         files.rejects.append_part(parts.rejects, rows["rejects"])
         mine = processor.counts
@@ -178,7 +187,7 @@ def second_half(
             setattr(mine, field.name, getattr(mine, field.name) + getattr(counts, field.name))
         processor.matched_keys |= matched
         processor.already_used_keys |= already
-        files.second_reader_cpu_seconds = rows["cpu_ms"] / 1000
+        return True
 
     try:
         yield merge
@@ -197,29 +206,33 @@ def _run_second_half(
     make_processor: ProcessorFactory,
     parts: _Parts,
 ) -> None:
-    """The child: remember the first half, process the second into the part files."""
+    """The child: process the second half into the part files."""
     try:
         outputs = _PartOutputs(
-            _SpooledCodeLists(parts.spool),
+            CodeListsSpool(parts.spool, parts.reviews),
             CsvRowWriter(parts.max_value, None),
             RejectsPart(parts.rejects, source.header),
         )
         counts = RewardsCounts()
         processor = make_processor(outputs, counts)
-        first = open_csv_range(source, 0, boundary)
-        with first:
-            remember = processor.remember
-            for _, cells in first.records():
-                remember(cells)
         second = open_csv_range(source, boundary, source.size)
         with second:
             process = processor.process
             for number, cells in second.records():
                 process(number, cells)
         outputs.close()
-        rows = {"max_value": outputs.max_value.rows_written, "rejects": counts.rejected}
-        rows["cpu_ms"] = int(time.process_time() * 1000)
-        conn.send(("ok", counts, processor.matched_keys, processor.already_used_keys, rows))
+        rows = {
+            "max_value": outputs.max_value.rows_written,
+            "rejects": counts.rejected,
+            "customers": outputs.code_lists.customers_rows,
+            "reviews": outputs.code_lists.reviews_rows,
+            "cpu_ms": int(time.process_time() * 1000),
+        }
+        # Every ID and email this half looked up (claimed, or found claimed in this half).
+        ids, emails = processor.seen_ids, list(processor.email_owner)
+        conn.send(
+            ("ok", counts, processor.matched_keys, processor.already_used_keys, rows, ids, emails)
+        )
     except MemberkitError as exc:
         conn.send(("error", type(exc).__name__, exc.message, exc.hint))
     except BaseException as exc:  # reported to the parent, which fails the run

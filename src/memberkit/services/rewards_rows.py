@@ -8,7 +8,6 @@ must outlive a row: the ids and emails seen, and which usage codes matched.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,10 +16,10 @@ from typing import Any, Protocol
 from memberkit.domain.codes import (
     CodeListError,
     CodeParser,
+    CompactJson,
     RewardCode,
     code_key,
     code_texts,
-    dump_compact,
 )
 from memberkit.domain.customers import CustomerIdError, customer_id
 from memberkit.domain.dates import leading_date
@@ -119,6 +118,7 @@ class CustomerRowProcessor:
         self.header_width = len(layout.header)
         self.today_text = today.isoformat()
         self._since_cache: dict[str, str] = {}
+        self._dump = CompactJson().dumps  # this processor's own: not shared between threads
 
     def process(self, number: int, cells: list[str]) -> None:
         """Handle one record (``number`` is its row in the file, the header being row 1)."""
@@ -132,17 +132,6 @@ class CustomerRowProcessor:
             self._process(row, *admitted)
         except RowRejected as rejected:
             self._reject(number, cells, rejected)
-
-    def remember(self, cells: list[str]) -> None:
-        """Take note of a row that another process handles: the ids and emails it claims.
-
-        Used when the export is read by two processes: the second one replays the
-        first half this way, so a repeated ID or a duplicate email is judged
-        exactly as in one pass over the whole file.
-        """
-        row = cells if len(cells) >= self.width else cells + [""] * (self.width - len(cells))
-        with contextlib.suppress(RowRejected):  # the other process lists the reject
-            self._admit(row, cells)
 
     def _reject(self, number: int, cells: list[str], rejected: RowRejected) -> None:
         self.counts.rejected += 1
@@ -207,7 +196,8 @@ class CustomerRowProcessor:
             available_out = [code.raw for code in remaining]
             used_out = used_objects + update.newly_used
             expired_out = expired_objects + update.newly_expired
-            texts = (dump_compact(available_out), dump_compact(used_out), dump_compact(expired_out))
+            dump = self._dump
+            texts = (dump(available_out), dump(used_out), dump(expired_out))
             self._check_lengths(texts)
             self.outputs.code_lists.changed(shopify_id, email, *texts)
             self.counts.changed += 1

@@ -202,7 +202,9 @@ class _RewardsRun:
                     )
 
                 processor = make_processor(files, self.counts)
-                boundary = split_point(customers) if self.use_two_readers(background) else None
+                boundary = (
+                    split_point(customers, layout.id) if self.use_two_readers(background) else None
+                )
                 with self.timed("customers"):
                     if boundary is None:
                         self.process_customers(processor, customers)
@@ -215,7 +217,14 @@ class _RewardsRun:
                         ) as merge:
                             with open_csv_range(customers, 0, boundary) as first_half:
                                 self.process_customers(processor, first_half)
-                            merge(files, processor)
+                            merged = merge(files, processor)
+                        if not merged:
+                            log.info(
+                                "an ID or email is in both halves of the export: "
+                                "reading the second half again after the first"
+                            )
+                            with open_csv_range(customers, boundary, customers.size) as rest:
+                                self.process_customers(processor, rest)
                 with self.timed("finish"):
                     files.finish()
                 with self.timed("publish"):
