@@ -91,3 +91,13 @@ def test_failed_write_keeps_the_previous_cache(tmp_path: Path) -> None:
         write_profile_index(path, bad)
     assert read_profile_index(path).profiles == {}
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_cache_file_gets_the_usual_permissions_not_mkstemps_private_ones(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "klaviyo_all.json"
+    write_profile_index(path, ProfileIndex(mode="all", segment_id=None, fetched_at=FETCHED))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
