@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -25,7 +26,7 @@ def write_export(path: Path, *rows: str) -> Path:
 
 
 def test_import_creates_then_updates_members_with_their_wallets(
-    db: Database, tmp_path: Path
+    db: Database, tmp_path: Path, workdir: Path
 ) -> None:
     settings = load_settings(None, environ={})
     first = write_export(
@@ -52,6 +53,15 @@ def test_import_creates_then_updates_members_with_their_wallets(
     assert [row for row, _ in result.rejected] == [4, 5]
     assert "not a Shopify customer id" in result.rejected[0][1]
     assert "malformed JSON" in result.rejected[1][1]
+    assert result.rejects_file is not None and result.rejects_file.parent == workdir / "output"
+    with result.rejects_file.open(encoding="utf-8", newline="") as fh:
+        rejected_rows = list(csv.reader(fh))
+    assert rejected_rows[0][-1] == "Failure Reason"
+    assert [row[:2] for row in rejected_rows[1:]] == [
+        ["abc", "x@example.com"],
+        ["103", "cy@example.com"],
+    ]
+    assert "malformed JSON" in rejected_rows[2][-1]
     assert show_member(db, member="101").wallet["used"] == [{"code": "A-1", "value": "10.00"}]
 
 
@@ -67,6 +77,9 @@ def test_cli_imports_the_example_export(database_url: str, tmp_path: Path) -> No
     assert summary["created"] == 10 and summary["skipped_repeated_id"] == 2
     assert {r["row"] for r in summary["rejected"]} == {9, 11}
     assert "Warning: row 9:" in result.stderr and "Traceback" not in result.stderr
+    (rejects,) = (tmp_path / "output").glob("rejects_customers_import_*.csv")
+    assert summary["rejects_file"] == str(rejects)
+    assert len(rejects.read_text(encoding="utf-8").splitlines()) == 3  # header + rows 9 and 11
     missing = subprocess.run(
         [
             sys.executable,

@@ -41,7 +41,11 @@ def import_command(
         stderr.print(f"Warning: row {row}: {reason}", markup=False)
     if len(result.rejected) > _SHOWN_REJECTS:
         stderr.print(
-            f"Warning: {len(result.rejected) - _SHOWN_REJECTS:,} more rows rejected "
-            "(see --json for all)",
+            f"Warning: {len(result.rejected) - _SHOWN_REJECTS:,} more rows rejected",
+            markup=False,
+        )
+    if result.rejects_file:
+        stderr.print(
+            f"Warning: rejected rows, as read, with a Failure Reason: {result.rejects_file}",
             markup=False,
         )

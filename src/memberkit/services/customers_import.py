@@ -5,8 +5,10 @@ delimiters, ``files.customers_export`` for the columns), so a file the update
 accepts imports the same way. Each data row becomes a ``MemberRecord``: Shopify
 id, email, the account state and member-since columns, and the three code
 metafields as compact JSON. Rows that cannot be used (bad id, malformed code
-JSON) are skipped and reported with their row number; a repeated ID keeps its
-first row, as in the update.
+JSON, an email already held by another member) are skipped and reported with
+their row number, and written as read, plus a ``Failure Reason``, to
+``rejects_customers_import_<timestamp>.csv`` in ``output.directory``, so
+nothing is lost; a repeated ID keeps its first row, as in the update.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from memberkit.domain.dates import leading_date
 from memberkit.domain.members import MemberRecord
 from memberkit.files.csv_input import open_csv
 from memberkit.files.customers_export import CustomersLayout, customers_layout
+from memberkit.files.rejects import RejectsFile
 from memberkit.services.members import upsert_members_from_export
 from memberkit.store.database import Database
 
@@ -40,11 +43,13 @@ class CustomersImportResult:
     unchanged: int = 0
     skipped_repeated_id: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    rejects_file: Path | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         data = dict(self.__dict__)
         data["rejected"] = [{"row": row, "reason": reason} for row, reason in self.rejected]
+        data["rejects_file"] = str(self.rejects_file) if self.rejects_file else None
         return data
 
 
@@ -116,4 +121,30 @@ def import_customers(db: Database, *, path: Path, settings: Settings) -> Custome
     for record, reason in upserted.conflicts:
         result.rejected.append((record.source_row or 0, reason))
     result.rejected.sort()
+    if result.rejected:
+        stamp = dt.datetime.now(settings.processing.zone).strftime("%Y-%m-%d-%H%M%S")
+        target = settings.output.directory / f"rejects_customers_import_{stamp}.csv"
+        result.rejects_file = write_rejected_rows(path, settings, result.rejected, target)
     return result
+
+
+def write_rejected_rows(
+    path: Path, settings: Settings, rejected: list[tuple[int, str]], target: Path
+) -> Path | None:
+    """Copy the rejected rows of ``path``, as read, with their reasons to ``target``.
+
+    A second pass over the export, taken only when something was rejected, so
+    the import itself never holds rows it does not need.
+    """
+    reasons: dict[int, list[str]] = {}
+    for row, reason in rejected:
+        reasons.setdefault(row, []).append(reason)
+    with open_csv(path, setting=SETTING, encoding=settings.input.encoding) as source:
+        rejects = RejectsFile(target, source.header)
+        try:
+            for number, cells in source.records():
+                if number in reasons:
+                    rejects.write(cells, "; ".join(reasons[number]))
+            return rejects.commit()
+        finally:
+            rejects.discard()
