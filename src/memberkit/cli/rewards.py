@@ -74,8 +74,9 @@ def update(
 
     With klaviyo.enabled the changed profiles are found by comparing against the
     Klaviyo profile index (cached, else fetched); with klaviyo_upload.enabled they
-    are uploaded after the files are written. Exit 3 when rows were rejected or
-    any profile failed to upload (listed in a file).
+    are uploaded after the files are written. Rejected source rows are warnings
+    (exit 0, listed in rejects files); exit 3 when a customer's update could not
+    be written or a profile failed to upload (listed in a file).
     """
     mode = klaviyo_cli.fetch_mode_from_flags(all=all, segment=segment, suppressed=suppressed)
     run_date = parse_date_option(today, option="--today")
