@@ -15,6 +15,42 @@ from memberkit.files.formula import neutralise_row
 from memberkit.files.staging import StagedFile
 
 
+def _field(cell: str) -> str:
+    """One cell as ``csv.writer`` (minimal quoting, CRLF) writes it."""
+    if '"' in cell:
+        return '"' + cell.replace('"', '""') + '"'
+    if "," in cell or "\r" in cell or "\n" in cell:
+        return '"' + cell + '"'
+    return cell
+
+
+def csv_line(cells: Sequence[str]) -> str | None:
+    """The line ``csv.writer(lineterminator="\r\n")`` writes for ``cells``, without the
+    terminator, or None where this shortcut does not apply (fewer than two cells, a
+    cell that is not a string, a NUL).
+
+    The writer's per-character loop is a large share of a run (a million rows, half
+    of them with a JSON cell full of quotes); ``str`` methods do the same faster.
+    A property test keeps the two equal.
+    """
+    if len(cells) < 2:
+        return None
+    try:
+        line = ",".join(cells)
+    except TypeError:
+        return None
+    if "\0" in line:
+        return None
+    if (
+        '"' not in line
+        and "\r" not in line
+        and "\n" not in line
+        and line.count(",") == len(cells) - 1
+    ):
+        return line
+    return ",".join([_field(cell) for cell in cells])
+
+
 class CsvRowWriter:
     """Rows written to the CSV file at ``path`` (header first)."""
 
@@ -33,7 +69,14 @@ class CsvRowWriter:
             self._writer.writerow(neutralise_row(header) if people_facing else header)
 
     def write(self, cells: Sequence[str]) -> None:
-        self._writer.writerow(neutralise_row(cells) if self.people_facing else cells)
+        if self.people_facing:
+            self._writer.writerow(neutralise_row(cells))
+        else:
+            line = csv_line(cells)
+            if line is None:
+                self._writer.writerow(cells)
+            else:
+                self._fh.write(line + "\r\n")
         self.rows_written += 1
 
     def append_part(self, part: Path, rows: int) -> None:
