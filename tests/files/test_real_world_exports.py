@@ -6,7 +6,10 @@ import csv
 import io
 from pathlib import Path
 
+import pytest
+
 from memberkit.domain.codes import parse_code_objects
+from memberkit.errors import InputFileError
 from memberkit.files.csv_input import open_csv, sniff_encoding
 
 
@@ -30,3 +33,19 @@ def test_excel_unicode_text_is_read_in_every_encoding_setting(tmp_path: Path) ->
 def test_a_json_null_metafield_holds_no_codes() -> None:
     assert parse_code_objects("null") == []
     assert parse_code_objects(" null ") == []
+
+
+@pytest.mark.parametrize("signature", [b"PK\x03\x04", b"\xd0\xcf\x11\xe0"])
+def test_a_spreadsheet_given_as_csv_is_named_as_such(tmp_path: Path, signature: bytes) -> None:
+    path = tmp_path / "customers_export.csv"
+    path.write_bytes(signature + b"\x00" * 100)
+    with pytest.raises(InputFileError, match="is a spreadsheet") as err:
+        open_csv(path, setting="input.customers_csv", encoding="auto")
+    assert str(path) in str(err.value)
+    assert err.value.hint is not None and "CSV" in err.value.hint
+
+
+def test_a_missing_file_named_by_an_argument_does_not_point_to_the_config(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError) as err:
+        open_csv(tmp_path / "nope.csv", setting="customers import FILE", encoding="auto")
+    assert err.value.hint == "export the file to that path"

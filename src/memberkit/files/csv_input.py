@@ -139,12 +139,20 @@ def open_csv(path: Path, *, setting: str, encoding: EncodingSetting) -> CsvSourc
     if not path.exists():
         raise InputFileError(
             f"{setting} {path}: file not found",
-            hint=f"export the file to that path, or set {setting} in the config",
+            hint="export the file to that path"
+            + (f", or set {setting} in the config" if _is_setting(setting) else ""),
         )
     if not path.is_file():
         raise InputFileError(f"{setting} {path}: is not a file")
     try:
         size = path.stat().st_size
+        with path.open("rb") as fh:
+            signature = fh.read(4)
+        if signature.startswith(_SPREADSHEET_SIGNATURES):
+            raise InputFileError(
+                f"{setting} {path}: is a spreadsheet (XLSX or XLS), not a CSV file",
+                hint="export or save it as CSV (comma-separated) and point to that file",
+            )
         codec = sniff_encoding(path, encoding)
         raw = path.open("rb", buffering=0)
     except OSError as exc:
@@ -177,6 +185,15 @@ def open_csv(path: Path, *, setting: str, encoding: EncodingSetting) -> CsvSourc
         text.close()
         raise InputFileError(f"{setting} {path}: cannot read the header row: {exc}") from None
     return CsvSource(path, setting, codec, delimiter, header, text, reader, size)
+
+
+# XLSX is a ZIP archive; legacy XLS is an OLE2 compound file.
+_SPREADSHEET_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
+
+
+def _is_setting(name: str) -> bool:
+    """Whether ``name`` is a config key (``input.customers_csv``), not an argument's name."""
+    return "." in name and " " not in name
 
 
 def _first_non_blank_line(text: io.TextIOWrapper) -> str | None:
