@@ -45,6 +45,12 @@ SOURCES: tuple[Source, ...] = (
 
 UTC = dt.UTC
 
+# The documented range of points: one posting moves at most POINTS_LIMIT points,
+# and no balance or debt may pass POINTS_LIMIT either way. Far inside 64 bits
+# (BIGINT), so a sum of any two stays representable and the database never sees
+# an out-of-range value; checked by the rules before anything is written.
+POINTS_LIMIT = 1_000_000_000_000
+
 
 class LedgerError(MemberkitError):
     """A posting the ledger refuses; nothing was written."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Literal
 
 from memberkit.errors import UsageError
@@ -47,6 +48,11 @@ class MemberRecord:
     member_since: dt.date | None = None
     birthday: dt.date | None = None
     gender: str | None = None
+    # Shopify's comma-separated customer tags, as exported.
+    tags: str | None = None
+    accepts_email_marketing: bool | None = None
+    total_spent: Decimal | None = None
+    orders_count: int | None = None
     codes_available: str | None = None
     codes_used: str | None = None
     codes_expired: str | None = None
