@@ -9,7 +9,7 @@ For each database:
    (as the rewards update mirrors Shopify), then upserted again with 10% of
    their wallets changed; members/s for both passes.
 2. **service**: every credit, then every debit, is posted with
-   ``services.points_bulk.post_bulk`` (idempotency keys on, one transaction per
+   ``services.ledger.bulk.post_bulk`` (idempotency keys on, one transaction per
    phase); entries/s for each phase.
 3. **bare**: the entries, lots, debts and allocations the service wrote are
    read back and inserted into a fresh, migrated database of the same schema
@@ -46,8 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import data_dir
 
 from memberkit.domain.members import MemberRecord
-from memberkit.services.members import upsert_members_from_export
-from memberkit.services.points_bulk import BulkPosting, post_bulk
+from memberkit.services.ledger.bulk import BulkPosting, post_bulk
+from memberkit.services.ledger.members import upsert_members_from_export
 from memberkit.store.database import Database, open_database
 
 OUT = Path(__file__).resolve().parents[1] / "out"

@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from memberkit.domain.customers import CustomerIdError, customer_id, email_key
+from memberkit.domain.customers import CustomerIdError, customer_id
 from memberkit.domain.dates import DateParseError, leading_date, local_date, parse_moment
+from memberkit.domain.members import email_key
 
 LONDON = ZoneInfo("Europe/London")
 

@@ -10,7 +10,7 @@ import sys
 import time
 from zoneinfo import ZoneInfo
 
-from memberkit.services.points import add_points, deduct_points
+from memberkit.services.ledger.points import add_points, deduct_points
 from memberkit.store.database import open_database
 
 

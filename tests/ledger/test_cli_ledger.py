@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from memberkit.services.members import create_member
+from memberkit.services.ledger.members import create_member
 from memberkit.store.database import open_database
 
 
@@ -133,7 +133,7 @@ def test_db_upgrade_and_first_use_of_a_new_sqlite_file(tmp_path: Path) -> None:
 
 def test_members_show_prints_the_wallet_codes(database_url: str, config: Path) -> None:
     from memberkit.domain.members import MemberRecord
-    from memberkit.services.members import upsert_members_from_export
+    from memberkit.services.ledger.members import upsert_members_from_export
 
     db = open_database(database_url)
     upsert_members_from_export(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from memberkit.services.members import create_member
+from memberkit.services.ledger.members import create_member
 from memberkit.store.database import Database
 from memberkit.store.models import LedgerEntry, Lot, Member
 

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from memberkit.config import load_settings
-from memberkit.services.customers_import import import_customers
-from memberkit.services.members import show_member
+from memberkit.services.ledger.customers_import import import_customers
+from memberkit.services.ledger.members import show_member
 from memberkit.store.database import Database
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "input" / "customers_export.csv"

@@ -22,8 +22,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from sqlalchemy import func, select, text
 
 from memberkit.domain.ledger import InsufficientPointsError, LedgerError, ReversalError
-from memberkit.services import points
-from memberkit.services.members import create_member
+from memberkit.services.ledger import points
+from memberkit.services.ledger.members import create_member
 from memberkit.store.database import Database, open_database
 from memberkit.store.models import AllocationRow, Base, Debt, LedgerEntry, Lot, Member
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from memberkit.domain.members import MemberRecord
-from memberkit.services.members import show_member, upsert_members_from_export
-from memberkit.services.rewards_mirror import recent_rewards_runs, record_rewards_run
+from memberkit.services.ledger.members import show_member, upsert_members_from_export
+from memberkit.services.rewards.mirror import recent_rewards_runs, record_rewards_run
 from memberkit.store.database import Database
 
 NOW = dt.datetime(2027, 3, 1, 6, 0, tzinfo=dt.UTC)

@@ -14,8 +14,9 @@ from memberkit.domain.ledger import (
     ReversalError,
 )
 from memberkit.errors import NotFoundError, UsageError
-from memberkit.services import points, points_bulk
-from memberkit.services.members import create_member
+from memberkit.services.ledger import bulk as points_bulk
+from memberkit.services.ledger import points
+from memberkit.services.ledger.members import create_member
 from memberkit.store.database import Database
 from memberkit.store.models import AllocationRow, Debt, LedgerEntry, Lot, Member
 

@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 from memberkit.config import load_settings
-from memberkit.services.members import show_member
-from memberkit.services.rewards_mirror import recent_rewards_runs, run_rewards_update_with_mirror
+from memberkit.services.ledger.members import show_member
+from memberkit.services.rewards.mirror import recent_rewards_runs, run_rewards_update_with_mirror
 from memberkit.store.database import Database
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -13,7 +13,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from memberkit.services.members import create_member
+from memberkit.services.ledger.members import create_member
 from memberkit.store.database import (
     SCHEMA_REVISION,
     Database,

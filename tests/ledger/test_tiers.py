@@ -8,8 +8,8 @@ import pytest
 
 from memberkit.domain.tiers import TierRule, qualifying_tier
 from memberkit.errors import NotFoundError, UsageError
-from memberkit.services import points, tiers
-from memberkit.services.members import create_member, show_member
+from memberkit.services.ledger import points, tiers
+from memberkit.services.ledger.members import create_member, show_member
 from memberkit.store.database import Database
 
 from .conftest import ZONE

@@ -16,7 +16,7 @@ from memberkit.config import Settings, load_settings
 from memberkit.errors import ConfigError, LockedError, MemberkitError
 from memberkit.files.profile_cache import ProfileCacheError, ProfileIndex, write_profile_index
 from memberkit.runlock import exclusive_lock
-from memberkit.services.rewards_update import ChangedCustomer, run_rewards_update
+from memberkit.services.rewards.update import ChangedCustomer, run_rewards_update
 
 TODAY = dt.date(2026, 11, 20)
 HEADER = [
@@ -485,7 +485,7 @@ def test_two_reader_processes_give_exactly_the_files_and_counts_of_one(
 
 def test_the_split_keeps_a_customers_address_rows_with_it(tmp_path: Path) -> None:
     from memberkit.files.csv_input import open_csv
-    from memberkit.services.rewards_parallel import split_point
+    from memberkit.services.rewards.parallel import split_point
 
     path = tmp_path / "c.csv"
     rows = [["ID", "Email"]]

@@ -9,7 +9,7 @@ import typer
 
 from memberkit.cli.common import ConfigOption, JsonOption, print_json, stderr, stdout
 from memberkit.cli.db import open_store
-from memberkit.services.customers_import import import_customers
+from memberkit.services.ledger.customers_import import import_customers
 
 app = typer.Typer(help="Members from Shopify customer exports.", no_args_is_help=True)
 

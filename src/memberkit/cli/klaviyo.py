@@ -15,7 +15,7 @@ from rich.progress import Progress, TextColumn, TimeElapsedColumn
 from memberkit.cli.common import ConfigOption, load, parse_date_option, stderr, stdout
 from memberkit.errors import EXIT_PARTIAL, UsageError
 from memberkit.runlog import configure_logging, stderr_is_terminal
-from memberkit.services.klaviyo_sync import (
+from memberkit.services.klaviyo.sync import (
     FetchChoice,
     get_profile_index,
     upload_max_value_csv,

@@ -9,8 +9,8 @@ import typer
 
 from memberkit.cli.common import ConfigOption, JsonOption, print_json, stdout
 from memberkit.cli.db import open_store
-from memberkit.services import members as member_service
-from memberkit.services import tiers as tier_service
+from memberkit.services.ledger import members as member_service
+from memberkit.services.ledger import tiers as tier_service
 
 app = typer.Typer(help="Members.", no_args_is_help=True)
 

@@ -13,8 +13,8 @@ from memberkit.cli.common import ConfigOption, JsonOption, parse_date_option, pr
 from memberkit.cli.db import open_store
 from memberkit.domain.ledger import parse_as_of, parse_points
 from memberkit.errors import UsageError
-from memberkit.services import points as ledger
-from memberkit.services.points import EntryView, PostingResult
+from memberkit.services.ledger import points as ledger
+from memberkit.services.ledger.points import EntryView, PostingResult
 
 app = typer.Typer(help="The points ledger.", no_args_is_help=True)
 

@@ -19,9 +19,9 @@ from rich.progress import (
 from memberkit.cli import klaviyo as klaviyo_cli
 from memberkit.cli.common import ConfigOption, load, parse_date_option, stderr, stdout
 from memberkit.runlog import configure_logging, stderr_is_terminal
-from memberkit.services.rewards_klaviyo import RewardsSyncResult, run_rewards_update_with_klaviyo
-from memberkit.services.rewards_mirror import RewardsMirror
-from memberkit.services.rewards_update import (
+from memberkit.services.rewards.klaviyo import RewardsSyncResult, run_rewards_update_with_klaviyo
+from memberkit.services.rewards.mirror import RewardsMirror
+from memberkit.services.rewards.update import (
     ProgressCallback,
     RewardsUpdateResult,
 )

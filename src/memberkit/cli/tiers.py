@@ -9,7 +9,7 @@ from rich.table import Table
 
 from memberkit.cli.common import ConfigOption, JsonOption, print_json, stdout
 from memberkit.cli.db import open_store
-from memberkit.services import tiers as tier_service
+from memberkit.services.ledger import tiers as tier_service
 
 app = typer.Typer(help="VIP tiers.", no_args_is_help=True)
 

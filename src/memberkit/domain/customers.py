@@ -21,8 +21,3 @@ def customer_id(cell: str) -> str:
     if not (text.isascii() and text.isdigit()):
         raise CustomerIdError(f"{cell!r} is not a Shopify customer id (digits only)")
     return text
-
-
-def email_key(email: str) -> str:
-    """The form in which emails compare: trimmed and lower-cased."""
-    return email.strip().lower()

@@ -1,7 +1,7 @@
 """Points-ledger rules as plain functions: allocation, debt, expiry, as-of times, idempotency.
 
 Nothing here touches a database or a file; ``memberkit.store`` and
-``memberkit.services.points`` apply these rules inside a transaction.
+``memberkit.services.ledger.points`` apply these rules inside a transaction.
 
 The model, in brief:
 

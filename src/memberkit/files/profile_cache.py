@@ -1,4 +1,4 @@
-"""The Klaviyo profile index and its cache file.
+"""The Klaviyo profile index's cache file (the index itself is ``domain.profile_index``).
 
 The rewards update compares each member's max-value properties against this
 index to write (and upload) only changed profiles. The Klaviyo sync fetches it
@@ -19,48 +19,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, TypedDict
+from typing import Any
 
+from memberkit.domain.profile_index import CacheMode, ProfileIndex
 from memberkit.errors import MemberkitError
 from memberkit.files.atomic import atomic_open
 
 CACHE_VERSION = 1
-CacheMode = Literal["segment", "all"]
-
-
-class CachedProfile(TypedDict):
-    id: str
-    properties: dict[str, Any]
 
 
 class ProfileCacheError(MemberkitError):
     """The profile cache file is missing, unreadable, or not in the expected format."""
-
-
-@dataclass
-class ProfileIndex:
-    """Klaviyo profiles keyed by lower-cased email, with where and when they came from."""
-
-    mode: CacheMode
-    segment_id: str | None
-    fetched_at: dt.datetime
-    profiles: dict[str, CachedProfile] = field(default_factory=dict)
-    # Start of the last *full* fetch (an incremental refresh keeps it); None = unknown.
-    full_fetched_at: dt.datetime | None = None
-
-    def get(self, email: str) -> CachedProfile | None:
-        """The profile for ``email`` (any case, surrounding spaces ignored)."""
-        return self.profiles.get(email.strip().lower())
-
-    def age_seconds(self, now: dt.datetime) -> float:
-        return (now - self.fetched_at).total_seconds()
-
-    def is_fresh(self, ttl_seconds: int, now: dt.datetime) -> bool:
-        """Younger than ``ttl_seconds``, counted from the start of the fetch."""
-        return 0 <= self.age_seconds(now) < ttl_seconds
 
 
 def cache_file_name(mode: CacheMode, segment_id: str | None) -> str:

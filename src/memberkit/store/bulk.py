@@ -19,6 +19,15 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+# Parameters per IN (...) list: well below SQLite's 32766 and PostgreSQL's 65535.
+_CHUNK = 5000
+
+
+def chunked(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    """Consecutive slices of at most ``size`` items."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
 
 def _processors(
     table: Table, columns: Sequence[str], session: Session

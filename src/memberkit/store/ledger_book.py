@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,18 +39,9 @@ from memberkit.domain.ledger import (
     plan_settlement,
 )
 from memberkit.errors import NotFoundError
-from memberkit.store.bulk import among, insert_rows, update_rows
+from memberkit.store.bulk import among, chunked, insert_rows, update_rows
 from memberkit.store.database import Database
 from memberkit.store.models import AllocationRow, Base, Debt, LedgerEntry, Lot, Member
-
-# Parameters per IN (...) list: well below SQLite's 32766 and PostgreSQL's 65535.
-_CHUNK = 5000
-
-
-def chunked(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    """Consecutive slices of at most ``size`` items."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 @dataclass

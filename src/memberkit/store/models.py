@@ -1,7 +1,14 @@
 """The database tables, as typed SQLAlchemy 2 models.
 
 Append-only tables: ``ledger_entries``, ``allocations``, ``tier_history``,
-``rewards_runs``. Rows there are inserted and never updated or deleted.
+``profile_changes``, ``rewards_runs``, ``outbox``. Rows there are inserted and
+never updated or deleted (an outbox row's delivery state lives in
+``outbox_deliveries``).
+
+Who and what: every ledger entry, tier change and profile change records its
+``actor`` (``cli:USER``, ``web:EMAIL``, ``api:TOKEN-NAME``, ``system:expiry``...)
+and, when it was part of one, its ``batch`` (an import, a rewards run, an
+expiry run), so "everything batch 12 did" is one indexed query.
 
 Running state kept in step with them in the same transaction: ``lots.remaining``,
 ``debts.unpaid``, ``members.points_balance``. Each can be recomputed from the
@@ -15,10 +22,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -26,6 +35,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Text,
     TypeDecorator,
@@ -109,6 +119,11 @@ class Member(Base):
     member_since: Mapped[dt.date | None] = mapped_column(Date)
     birthday: Mapped[dt.date | None] = mapped_column(Date)
     gender: Mapped[str | None] = mapped_column(String(40))
+    # Shopify's comma-separated tags, email consent and order totals, as last exported.
+    tags: Mapped[str | None] = mapped_column(Text)
+    accepts_email_marketing: Mapped[bool | None] = mapped_column(Boolean)
+    total_spent: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    orders_count: Mapped[int | None] = mapped_column(Integer)
     tier_id: Mapped[int | None] = mapped_column(ForeignKey("tiers.id"))
     # Sum of remaining lots minus debt; kept in step with the ledger.
     points_balance: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -149,7 +164,9 @@ class TierChange(Base):
     to_tier_id: Mapped[int | None] = mapped_column(ForeignKey("tiers.id"))
     changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     reason: Mapped[str] = mapped_column(String(200))
+    # The actor (see the module docstring).
     changed_by: Mapped[str] = mapped_column(String(200))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), index=True)
 
 
 class LedgerEntry(Base):
@@ -177,6 +194,8 @@ class LedgerEntry(Base):
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"), unique=True)
     effective_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(200), server_default="system:unknown")
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), index=True)
 
 
 class Lot(Base):
@@ -239,3 +258,93 @@ class RewardsRun(Base):
     counts: Mapped[str] = mapped_column(Text, default="{}")
     output_files: Mapped[str] = mapped_column(Text, default="[]")
     members_changed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Batch(Base):
+    """A unit of work done as one: an import, a rewards run, an expiry run.
+
+    ``position`` is how far it got, committed with each chunk of its work, so a
+    crashed run resumes after the last committed chunk. ``state`` is ``running``,
+    ``done``, ``failed`` or ``undone``.
+    """
+
+    __tablename__ = "batches"
+    __table_args__ = (Index("ix_batches_kind_state", "kind", "state"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    label: Mapped[str | None] = mapped_column(String(500))
+    actor: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(20), default="running")
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    details: Mapped[str] = mapped_column(Text, default="{}")
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ProfileChange(Base):
+    """One change to a member's profile: the fields' values before and after (JSON objects)."""
+
+    __tablename__ = "profile_changes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    before: Mapped[str] = mapped_column(Text)
+    after: Mapped[str] = mapped_column(Text)
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), index=True)
+
+
+class OutboxEvent(Base):
+    """An event, written in the same transaction as the change it reports. Never updated.
+
+    ``id`` orders events; a consumer de-duplicates on it. ``member_id`` keeps
+    per-member order for the deliverers.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_member_id_id", "member_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(40), index=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), index=True)
+
+
+class OutboxDelivery(Base):
+    """One event's delivery state at one sink (``klaviyo``, ``shopify_flow``, ``webhook``...)."""
+
+    __tablename__ = "outbox_deliveries"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'delivered', 'dead')", name="state_is_known"),
+        Index("ix_outbox_deliveries_sink_state_next", "sink", "state", "next_attempt_at"),
+    )
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), primary_key=True)
+    sink: Mapped[str] = mapped_column(String(40), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class JobLock(Base):
+    """"One at a time" for a named job, across processes and hosts.
+
+    A holder refreshes ``heartbeat_at``; a lock whose heartbeat is older than
+    ``stale_after_seconds`` belongs to a holder that died and may be taken over.
+    """
+
+    __tablename__ = "job_locks"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(300))
+    token: Mapped[str] = mapped_column(String(64))
+    acquired_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    stale_after_seconds: Mapped[int] = mapped_column(Integer)

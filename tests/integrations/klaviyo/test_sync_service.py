@@ -14,7 +14,7 @@ from tests.servers.klaviyo_server import FakeKlaviyo
 from memberkit.errors import ConfigError
 from memberkit.files import profile_cache
 from memberkit.files.profile_cache import read_profile_index
-from memberkit.services.klaviyo_sync import get_profile_index
+from memberkit.services.klaviyo.sync import get_profile_index
 
 PROPS = {"balance": 5, "has_dividends": True, "unrelated": "x"}
 

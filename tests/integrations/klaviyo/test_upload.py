@@ -23,7 +23,7 @@ from memberkit.domain.max_value import PROPERTY_NAMES
 from memberkit.files.profile_cache import ProfileIndex, read_profile_index, write_profile_index
 from memberkit.integrations.klaviyo import KlaviyoAuthError, ProfileUpdate
 from memberkit.integrations.klaviyo.upload import plan_chunks
-from memberkit.services.klaviyo_sync import upload_max_value_csv
+from memberkit.services.klaviyo.sync import upload_max_value_csv
 
 TODAY = dt.date(2026, 11, 22)
 

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import httpx
 
 from memberkit.domain.max_value import subset_properties
-from memberkit.files.profile_cache import CachedProfile, ProfileIndex
+from memberkit.domain.profile_index import CachedProfile, ProfileIndex
 from memberkit.integrations.klaviyo.client import KlaviyoClient
 from memberkit.integrations.klaviyo.errors import KlaviyoError, KlaviyoRequestError
 from memberkit.integrations.klaviyo.ratelimit import Endpoint

@@ -25,7 +25,7 @@ from memberkit.files.code_lists_output import CodeListsWriter
 from memberkit.files.csv_output import CsvRowWriter
 from memberkit.files.rejects import REJECTS_PATTERN, USAGE_REJECTS_PATTERN, RejectsFile
 from memberkit.files.staging import StagedFile
-from memberkit.services.rewards_report import RewardsOutputs
+from memberkit.services.rewards.report import RewardsOutputs
 
 SHEET_NAME = "Customers"
 # Below this size a second process costs more to start than it saves.

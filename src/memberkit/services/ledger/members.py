@@ -5,24 +5,21 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from memberkit.clock import utcnow
 from memberkit.domain.members import MemberRecord, email_key, parse_member_ref
 from memberkit.errors import NotFoundError, UsageError
+from memberkit.store.bulk import chunked
 from memberkit.store.database import Database
-from memberkit.store.ledger_book import chunked
 from memberkit.store.models import Member, Tier, TierChange
 
 MemberRef = str | int
 """A member as callers name one: an email or Shopify id (str), or the internal id (int)."""
-
-
-def utcnow() -> dt.datetime:
-    """The current time, aware, in UTC."""
-    return dt.datetime.now(dt.UTC)
 
 
 def find_member(session: Session, ref: MemberRef) -> Member:
@@ -103,6 +100,10 @@ class MemberView:
     member_since: dt.date | None
     birthday: dt.date | None
     gender: str | None
+    tags: str | None
+    accepts_email_marketing: bool | None
+    total_spent: Decimal | None
+    orders_count: int | None
     tier: str | None
     points_balance: int
     points_debt: int
@@ -112,6 +113,7 @@ class MemberView:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         data = {k: v for k, v in self.__dict__.items() if k != "tier_history"}
+        data["total_spent"] = str(self.total_spent) if self.total_spent is not None else None
         data["tier_history"] = [change.__dict__ for change in self.tier_history]
         return data
 
@@ -145,6 +147,10 @@ def show_member(db: Database, *, member: MemberRef) -> MemberView:
             member_since=found.member_since,
             birthday=found.birthday,
             gender=found.gender,
+            tags=found.tags,
+            accepts_email_marketing=found.accepts_email_marketing,
+            total_spent=found.total_spent,
+            orders_count=found.orders_count,
             tier=tier_names.get(found.tier_id) if found.tier_id else None,
             points_balance=found.points_balance,
             points_debt=found.points_debt,
@@ -173,6 +179,10 @@ _PROFILE_FIELDS = (
     "member_since",
     "birthday",
     "gender",
+    "tags",
+    "accepts_email_marketing",
+    "total_spent",
+    "orders_count",
 )
 _WALLET_FIELDS = ("codes_available", "codes_used", "codes_expired")
 

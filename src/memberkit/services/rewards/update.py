@@ -24,6 +24,7 @@ from pathlib import Path
 
 from memberkit.config import Settings
 from memberkit.domain.codes import CodeParser
+from memberkit.domain.profile_index import ProfileIndex
 from memberkit.errors import ConfigError, MemberkitError
 from memberkit.files.archive import copy_output
 from memberkit.files.csv_input import CsvSource, open_csv
@@ -33,7 +34,6 @@ from memberkit.files.customers_export import customers_layout
 from memberkit.files.klaviyo_failed import FAILED_FILE_PATTERN
 from memberkit.files.profile_cache import (
     ProfileCacheError,
-    ProfileIndex,
     cache_path,
     read_profile_index,
 )
@@ -42,10 +42,10 @@ from memberkit.files.usage_export import SETTING as USAGE_SETTING
 from memberkit.files.usage_export import UsageExport, read_usage_export
 from memberkit.runlock import exclusive_lock
 from memberkit.runlog import get_logger
-from memberkit.services.rewards_outputs import BACKGROUND_MIN_BYTES, RewardsFiles
-from memberkit.services.rewards_parallel import can_fork, second_half, split_point
-from memberkit.services.rewards_report import RewardsCounts, RewardsOutputs, RewardsUpdateResult
-from memberkit.services.rewards_rows import (
+from memberkit.services.rewards.outputs import BACKGROUND_MIN_BYTES, RewardsFiles
+from memberkit.services.rewards.parallel import can_fork, second_half, split_point
+from memberkit.services.rewards.report import RewardsCounts, RewardsOutputs, RewardsUpdateResult
+from memberkit.services.rewards.rows import (
     ChangedCustomer,
     ChangedCustomerSink,
     CustomerRowProcessor,

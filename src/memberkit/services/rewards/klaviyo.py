@@ -25,14 +25,14 @@ from dataclasses import dataclass
 from memberkit.config import Settings
 from memberkit.errors import EXIT_PARTIAL, UsageError
 from memberkit.runlock import exclusive_lock
-from memberkit.services.klaviyo_sync import (
+from memberkit.services.klaviyo.sync import (
     FetchChoice,
     IndexResult,
     UploadResult,
     get_profile_index,
     upload_max_value_csv,
 )
-from memberkit.services.rewards_update import (
+from memberkit.services.rewards.update import (
     LOCK_FILE_NAME,
     ChangedCustomerSink,
     ProgressCallback,

@@ -38,9 +38,9 @@ from memberkit.files.csv_input import CsvSource
 from memberkit.files.csv_output import CsvRowWriter
 from memberkit.files.csv_split import open_csv_range, record_boundary, records_from
 from memberkit.files.rejects import RejectsPart
-from memberkit.services.rewards_outputs import RewardsFiles
-from memberkit.services.rewards_report import RewardsCounts
-from memberkit.services.rewards_rows import CustomerRowProcessor, RowOutputs
+from memberkit.services.rewards.outputs import RewardsFiles
+from memberkit.services.rewards.report import RewardsCounts
+from memberkit.services.rewards.rows import CustomerRowProcessor, RowOutputs
 
 ProcessorFactory = Callable[[RowOutputs, RewardsCounts], CustomerRowProcessor]
 

@@ -16,9 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from memberkit.clock import utcnow
 from memberkit.domain.tiers import TierRule, qualifying_tier
 from memberkit.errors import NotFoundError, UsageError
-from memberkit.services.members import MemberRef, find_member, utcnow
+from memberkit.services.ledger.members import MemberRef, find_member
 from memberkit.store.database import Database
 from memberkit.store.ledger_book import LedgerBook, NewEntry
 from memberkit.store.models import LedgerEntry, Member, Tier, TierChange

@@ -1,7 +1,7 @@
 """Bulk postings: many credits and debits in one transaction, at close to bulk-insert speed.
 
 ``post_bulk`` is what imports (and the benchmark) use. It applies the same
-rules as the single postings in ``services.points``, through the same
+rules as the single postings in ``services.ledger.points``, through the same
 ``LedgerBook``, so a posting means the same whether it came alone or with a
 million others. All or nothing: a refused posting (insufficient points, a key
 conflict) raises naming its position, and nothing is written.
@@ -14,9 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from memberkit.clock import utcnow
 from memberkit.domain.ledger import EntryContent, check_source, to_utc
 from memberkit.errors import MemberkitError, UsageError
-from memberkit.services.members import utcnow
 from memberkit.store.database import Database
 from memberkit.store.ledger_book import (
     LedgerBook,

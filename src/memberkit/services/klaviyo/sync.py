@@ -31,11 +31,11 @@ from memberkit.domain.max_value import (
     header_problems,
     row_from_cells,
 )
+from memberkit.domain.profile_index import ProfileIndex
 from memberkit.errors import ConfigError, InputFileError
 from memberkit.files.klaviyo_failed import failed_file_path, write_failed_profiles
 from memberkit.files.profile_cache import (
     ProfileCacheError,
-    ProfileIndex,
     cache_path,
     read_profile_index,
     write_profile_index,

@@ -24,12 +24,12 @@ from memberkit.domain.codes import (
 from memberkit.domain.customers import CustomerIdError, customer_id
 from memberkit.domain.dates import leading_date
 from memberkit.domain.max_value import changed_properties
+from memberkit.domain.profile_index import ProfileIndex
 from memberkit.domain.rewards import CodeUse, max_value_cells, max_value_row, update_wallet
 from memberkit.files.customers_export import CustomersLayout
 from memberkit.files.formula import EXCEL_CELL_LIMIT, is_formula_like
-from memberkit.files.profile_cache import ProfileIndex
-from memberkit.services.rewards_outputs import CodeListsSink
-from memberkit.services.rewards_report import RewardsCounts
+from memberkit.services.rewards.outputs import CodeListsSink
+from memberkit.services.rewards.report import RewardsCounts
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from memberkit.domain.members import MemberRecord
 from memberkit.files.csv_input import open_csv
 from memberkit.files.customers_export import CustomersLayout, customers_layout
 from memberkit.files.rejects import RejectsFile
-from memberkit.services.members import upsert_members_from_export
+from memberkit.services.ledger.members import upsert_members_from_export
 from memberkit.store.database import Database
 
 SETTING = "customers import FILE"

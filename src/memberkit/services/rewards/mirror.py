@@ -19,12 +19,13 @@ from typing import IO, Any
 
 from sqlalchemy import select
 
+from memberkit.clock import utcnow
 from memberkit.config import Settings
 from memberkit.domain.codes import dump_compact
 from memberkit.domain.members import MemberRecord
 from memberkit.errors import MemberkitError
-from memberkit.services.members import UpsertResult, upsert_members_from_export, utcnow
-from memberkit.services.rewards_update import (
+from memberkit.services.ledger.members import UpsertResult, upsert_members_from_export
+from memberkit.services.rewards.update import (
     ChangedCustomer,
     ChangedCustomerSink,
     ProgressCallback,

@@ -5,7 +5,7 @@ Every function here is one transaction. Postings lock the member first
 write any expiries that have fallen due, then apply the rules of
 ``memberkit.domain.ledger`` through a ``LedgerBook``.
 
-Many postings at once: ``services.points_bulk.post_bulk``.
+Many postings at once: ``services.ledger.bulk.post_bulk``.
 
 Idempotency: a posting with a ``key`` that was used before returns the stored
 entry (``replayed=True``) when the content matches, and raises
@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from memberkit.clock import utcnow
 from memberkit.domain.ledger import (
     EntryContent,
     ReversalError,
@@ -31,14 +32,14 @@ from memberkit.domain.ledger import (
     to_utc,
 )
 from memberkit.errors import NotFoundError, UsageError
-from memberkit.services.members import MemberRef, find_member, utcnow
+from memberkit.services.ledger.members import MemberRef, find_member
+from memberkit.store.bulk import chunked
 from memberkit.store.database import Database
 from memberkit.store.ledger_book import (
     LedgerBook,
     MemberState,
     NewEntry,
     check_replay,
-    chunked,
     content_of,
     find_keys,
 )

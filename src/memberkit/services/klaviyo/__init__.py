@@ -1,0 +1,1 @@
+"""Klaviyo use cases: fetching the profile index, uploading max-value profiles."""

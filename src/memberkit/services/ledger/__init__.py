@@ -1,0 +1,1 @@
+"""The points ledger use cases: members, points, bulk postings, tiers, the customers import."""

@@ -1,0 +1,1 @@
+"""The daily rewards update: rows, outputs, the two-reader split, the mirror, the Klaviyo sync."""
