@@ -334,7 +334,7 @@ class OutboxDelivery(Base):
 
 
 class JobLock(Base):
-    """"One at a time" for a named job, across processes and hosts.
+    """ "One at a time" for a named job, across processes and hosts.
 
     A holder refreshes ``heartbeat_at``; a lock whose heartbeat is older than
     ``stale_after_seconds`` belongs to a holder that died and may be taken over.
