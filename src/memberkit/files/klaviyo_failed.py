@@ -3,9 +3,10 @@
 The max-value columns plus ``Failure Reason``, one row per profile that did not
 reach Klaviyo (a refused chunk, an unfinished job, an import error, an unreadable
 row). The cells are the profile's values in the max-value format (an unreadable
-row exactly as read, formula-like cells neutralised as in every CSV we write), so after fixing what failed the file can be uploaded again
-with ``memberkit klaviyo upload FILE``. The daily update
-archives earlier failed files like its other outputs.
+row exactly as read, formula-like cells neutralised as in every CSV we write),
+so after fixing what failed the file can be uploaded again with
+``memberkit klaviyo upload FILE``. The daily update archives earlier failed
+files like its other outputs.
 """
 
 from __future__ import annotations
