@@ -14,7 +14,7 @@ import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import IO
 
 from memberkit.files.formula import neutralise_row
 from memberkit.files.staging import StagedFile
@@ -77,7 +77,7 @@ def _suspect(line: str) -> bool:
 class SafeCsvWriter:
     """Formula-safe CSV rows on an open text file (opened with ``newline=""``)."""
 
-    def __init__(self, fh: TextIO) -> None:
+    def __init__(self, fh: IO[str]) -> None:
         self._fh = fh
         self._writer = csv.writer(fh, lineterminator="\r\n")
 
