@@ -74,12 +74,13 @@ def test_cli_imports_the_example_export(database_url: str, tmp_path: Path) -> No
     )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["created"] == 10 and summary["skipped_repeated_id"] == 2
-    assert {r["row"] for r in summary["rejected"]} == {9, 11}
+    # The rewards update's row rules (issue 8): the same 4 rows as the update rejects.
+    assert summary["created"] == 8 and summary["skipped_repeated_id"] == 2
+    assert {r["row"] for r in summary["rejected"]} == {9, 10, 11, 12}
     assert "Warning: row 9:" in result.stderr and "Traceback" not in result.stderr
     (rejects,) = (tmp_path / "output").glob("rejects_customers_import_*.csv")
     assert summary["rejects_file"] == str(rejects)
-    assert len(rejects.read_text(encoding="utf-8").splitlines()) == 3  # header + rows 9 and 11
+    assert len(rejects.read_text(encoding="utf-8").splitlines()) == 5  # header + rows 9 to 12
     missing = subprocess.run(
         [
             sys.executable,

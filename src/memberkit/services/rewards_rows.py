@@ -275,7 +275,7 @@ class CustomerRowProcessor(CustomerRowRules):
 
     def _process(self, row: list[str], shopify_id: str, email: str, email_lower: str) -> None:
         layout = self.layout
-        available_cell = row[layout.available]
+        available_cell = row[layout.available] if layout.available is not None else ""
         used_cell = row[layout.used] if layout.used is not None else ""
         expired_cell = row[layout.expired] if layout.expired is not None else ""
         available_objects = self.code_objects(layout.available, available_cell)
