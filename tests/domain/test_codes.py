@@ -273,3 +273,12 @@ def test_a_huge_expiry_or_code_is_echoed_cut() -> None:
     with pytest.raises(CodeListError) as info:
         codes_of(cell)
     assert len(str(info.value)) < 300 and "…" in str(info.value)
+
+
+def test_a_lone_surrogate_escape_is_rejected_and_a_pair_is_kept() -> None:
+    with pytest.raises(CodeListError, match="invalid character escape"):
+        parse_code_objects('[{"code":"A\\ud800","value":"1.00"}]')
+    with pytest.raises(CodeListError, match="invalid character escape"):
+        parse_code_objects('[{"code":"A","value":"1.00","note":["\\uDFFF"]}]')
+    [code] = parse_code_objects('[{"code":"A\\ud83d\\ude00","value":"1.00"}]')
+    assert code["code"] == "A\U0001f600"

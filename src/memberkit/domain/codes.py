@@ -136,6 +136,9 @@ def parse_code_objects(cell: str, decoder: json.JSONDecoder = _DECODER) -> list[
     except ValueError:
         # Python refuses integers of more than 4,300 digits (sys.int_info).
         raise CodeListError("a number in it has too many digits") from None
+    if ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(data):
+        # JSON may escape half of a UTF-16 pair on its own; no file can hold that text.
+        raise CodeListError("it holds an invalid character escape (half of a \\u pair)")
     if data is None:
         # JSON null: what some tools write for a cleared metafield. Nothing to hold.
         return []
@@ -145,6 +148,22 @@ def parse_code_objects(cell: str, decoder: json.JSONDecoder = _DECODER) -> list[
         if item.__class__ is not dict:
             raise CodeListError(f"item {position} is not an object: {_short(item)}")
     return data
+
+
+def _has_lone_surrogate(data: object) -> bool:
+    """Whether any string (key or value) in decoded JSON holds a lone surrogate."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if any("\ud800" <= char <= "\udfff" for char in item):
+                return True
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+    return False
 
 
 def parse_money(value: object) -> Decimal:
