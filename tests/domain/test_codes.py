@@ -204,3 +204,81 @@ def _as_json_numbers(value: object) -> object:
     if isinstance(value, dict):
         return {k: _as_json_numbers(v) for k, v in value.items()}
     return value
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("1e3", "exponent"),
+        ("1E+3", "exponent"),
+        ("١٠", "not an amount"),
+        ("１２", "not an amount"),
+        ("1,000", "not an amount"),
+        ("1_000", "not an amount"),
+        ("NaN", "not an amount"),
+        ("Infinity", "not an amount"),
+        ("1000000000000", "too large"),
+        ("9" * 5000, "too large"),
+    ],
+)
+def test_money_is_plain_ascii_digits_below_the_limit(value: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem) as info:
+        parse_money(value)
+    assert len(str(info.value)) < 200  # the 5,000-digit value is not echoed whole
+
+
+def test_minus_zero_is_zero_and_written_as_0_00() -> None:
+    for text in ("-0", "-0.00", "+0"):
+        amount = parse_money(text)
+        assert amount == 0 and not amount.is_signed()
+        assert f"{amount.quantize(Decimal('0.01')):f}" == "0.00"
+
+
+@pytest.mark.parametrize(
+    ("cell", "problem"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('[{"code":"A","value":' + "9" * 5000 + "}]", "too many digits"),
+    ],
+)
+def test_a_hostile_cell_is_a_code_list_error_not_a_crash(cell: str, problem: str) -> None:
+    with pytest.raises(CodeListError, match=problem):
+        parse_code_objects(cell)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("1e309", "exponent"),
+        ("1e3", "exponent"),
+        ("1" + "0" * 400 + ".0", "too large"),
+        ("99999999999999999999", "too large"),
+        ('"99999999999999999999"', "too large"),
+    ],
+)
+def test_a_json_number_too_large_or_in_exponent_form_rejects_the_code(
+    value: str, problem: str
+) -> None:
+    cell = '[{"code":"A","value":' + value + "}]"
+    for parse in (
+        lambda c: codes_of(c),
+        lambda c: CodeParser(LONDON).available_codes(CodeParser(LONDON).code_objects(c)),
+    ):
+        with pytest.raises(CodeListError, match=problem):
+            parse(cell)
+
+
+def test_a_huge_expiry_or_code_is_echoed_cut() -> None:
+    cell = json.dumps([{"code": "A" * 10_000, "value": "1.00", "expires": "x" * 10_000}])
+    with pytest.raises(CodeListError) as info:
+        codes_of(cell)
+    assert len(str(info.value)) < 300 and "…" in str(info.value)
+
+
+def test_a_lone_surrogate_escape_is_rejected_and_a_pair_is_kept() -> None:
+    with pytest.raises(CodeListError, match="invalid character escape"):
+        parse_code_objects('[{"code":"A\\ud800","value":"1.00"}]')
+    with pytest.raises(CodeListError, match="invalid character escape"):
+        parse_code_objects('[{"code":"A","value":"1.00","note":["\\uDFFF"]}]')
+    [code] = parse_code_objects('[{"code":"A\\ud83d\\ude00","value":"1.00"}]')
+    assert code["code"] == "A\U0001f600"

@@ -8,7 +8,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from memberkit.domain.customers import CustomerIdError, customer_id
-from memberkit.domain.dates import DateParseError, leading_date, local_date, parse_moment
+from memberkit.domain.dates import (
+    DateParseError,
+    created_date,
+    leading_date,
+    local_date,
+    parse_moment,
+)
+from memberkit.domain.echo import echo
 from memberkit.domain.members import email_key
 
 LONDON = ZoneInfo("Europe/London")
@@ -52,3 +59,25 @@ def test_ids_lose_a_leading_apostrophe_and_must_be_digits() -> None:
 
 def test_emails_compare_trimmed_and_lower_cased() -> None:
     assert email_key("  Ann.Jones@Example.COM ") == "ann.jones@example.com"
+
+
+def test_an_id_longer_than_64_bits_is_refused_before_any_conversion() -> None:
+    assert customer_id("9223372036854775807") == "9223372036854775807"
+    for cell in ["9223372036854775808", "1" * 5000, "'" + "1" * 25]:
+        with pytest.raises(CustomerIdError, match="too large") as info:
+            customer_id(cell)
+        assert len(str(info.value)) < 200
+
+
+def test_created_date_is_blank_a_date_or_an_error() -> None:
+    assert created_date("") == "" and created_date("  ") == ""
+    assert created_date("2021-03-04 10:11:12 +0000") == "2021-03-04"
+    for text in ["next spring", "2026-02-30", "04/03/2021"]:
+        with pytest.raises(DateParseError):
+            created_date(text)
+
+
+def test_echo_cuts_long_values_and_shows_invisible_characters() -> None:
+    assert echo("a\u200bb") == "'a\\u200bb'"
+    long = echo("x" * 50_000_000)
+    assert len(long) <= 80 and long.endswith("…")

@@ -76,9 +76,13 @@ def test_a_copy_to_a_directory_keeps_the_dated_name_and_to_a_file_replaces_it(
 
 
 def test_formula_like_text() -> None:
-    for text in ["=1+1", "+44", "-5", "@SUM(A1)", "  =x"]:
+    for text in ["=1+1", "+44", "-1+1", "@SUM(A1)", "  =x", "\t=1+1", "\r\n=1"]:
         assert is_formula_like(text)
         assert neutralise(text) == "'" + text
+    # A number stays a number (issue 9): a spreadsheet reads it as the number it is.
+    for text in ["-5", "-5.00"]:
+        assert is_formula_like(text)
+        assert neutralise(text) == text
     for text in ["ann@example.com", "DIV-1", "", "1-2"]:
         assert not is_formula_like(text)
         assert neutralise(text) == text
@@ -100,3 +104,19 @@ def test_rejects_file_is_only_created_on_the_first_reject_and_neutralises_cells(
             ["1", "'=cmd|' /C calc'!A0", "", "Email: starts with '='"],
         ]
     assert target.read_bytes().endswith(b"\r\n")
+
+
+def test_failure_reason_is_the_last_column_whatever_the_row_width(tmp_path: Path) -> None:
+    target = tmp_path / "rejects_2026-11-20.csv"
+    rejects = RejectsFile(target, ["ID", "Email", "Note"])
+    rejects.write(["1", "a@example.com", "x", "y", "z", "", ""], "row has 7 cells")
+    rejects.write(["2"], "short")
+    rejects.write(["3", "b@example.com", "n"], "fits")
+    assert rejects.commit() == target
+    with target.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["ID", "Email", "Note", "Failure Reason"]
+    assert rows[1] == ["1", "a@example.com", "x,y,z", "row has 7 cells"]
+    assert rows[2] == ["2", "", "", "short"]
+    assert rows[3] == ["3", "b@example.com", "n", "fits"]
+    assert {len(row) for row in rows} == {4}

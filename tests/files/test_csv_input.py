@@ -116,3 +116,67 @@ def test_any_customer_rows_read_back_identically(
     read_header, read_rows = read_all(path)
     assert read_header == header
     assert read_rows == [row for row in rows if len(row) > 1 or row[0].strip()]
+
+
+def test_a_quoted_cell_open_at_end_of_file_is_an_error_naming_its_row(tmp_path: Path) -> None:
+    path = tmp_path / "swallowed.csv"
+    path.write_bytes(
+        b"ID,Email,First Name,Last Name\r\n"
+        b"6601000000001,ann@example.com,Ann,Jones\r\n"
+        b'6601000000003,"c@example.com,Ann,Jones\r\n'
+        b"6601000000002,bob@example.com,Bob,Smith\r\n"
+    )
+    with pytest.raises(InputFileError, match="row 3 opens a quoted cell") as info:
+        read_all(path)
+    assert info.value.hint and "row 3" in info.value.hint
+
+
+def test_a_quote_open_in_the_header_is_an_error_naming_row_1(tmp_path: Path) -> None:
+    path = tmp_path / "header.csv"
+    path.write_bytes(b'ID,"Email\n1,a@example.com\n')
+    with pytest.raises(InputFileError, match="row 1 opens a quoted cell"):
+        read_all(path)
+
+
+@pytest.mark.parametrize("ending", [b"\r\n", b"\n", b""])
+def test_closed_quotes_and_multiline_cells_at_the_end_read_as_before(
+    tmp_path: Path, ending: bytes
+) -> None:
+    path = tmp_path / "fine.csv"
+    path.write_bytes(b'ID,Note\n1,"two\nlines"\n2,"last ""quoted"""' + ending)
+    assert read_all(path)[1] == [["1", "two\nlines"], ["2", 'last "quoted"']]
+
+
+@pytest.mark.parametrize("encoding", ["auto", "utf-8", "cp1252"])
+def test_a_binary_file_is_not_a_text_csv_and_the_byte_offset_is_given(
+    tmp_path: Path, encoding: str
+) -> None:
+    path = tmp_path / "data.csv"
+    path.write_bytes(b"ID,Email\n" + bytes(range(256)) * 8)
+    with pytest.raises(InputFileError, match=r"is not a text CSV file .*byte offset 9\b") as info:
+        read_all(path, encoding)
+    assert info.value.hint and "binary" in info.value.hint
+
+
+def test_bytes_that_are_neither_utf8_nor_windows_1252_name_the_offset(tmp_path: Path) -> None:
+    path = tmp_path / "odd.csv"
+    path.write_bytes(b"ID,Email\n" + b"1,plain\n" * 10 + b"2,\x81\x8d\n")
+    with pytest.raises(InputFileError, match=r"not a text CSV.*byte offset 91 \(0x81\)") as info:
+        read_all(path)
+    # auto was set already: the hint does not suggest it again
+    assert info.value.hint and "'auto'" not in info.value.hint
+
+
+def test_a_huge_one_line_file_is_not_echoed_whole(tmp_path: Path) -> None:
+    from memberkit.config import load_settings
+    from memberkit.files.customers_export import customers_layout
+
+    path = tmp_path / "one_line.csv"
+    path.write_bytes(b"x" * 5_000_000 + b"," + b"y" * 5_000_000)
+    settings = load_settings(None, environ={})
+    with (
+        open_csv(path, setting="input.customers_csv", encoding="auto") as source,
+        pytest.raises(InputFileError) as info,
+    ):
+        customers_layout(source.header, settings.codes, settings.fields, path=str(path))
+    assert len(str(info.value)) < 1000 and "…" in str(info.value)

@@ -500,3 +500,117 @@ def test_the_split_keeps_a_customers_address_rows_with_it(tmp_path: Path) -> Non
     assert boundary is not None
     assert data[:boundary].endswith(b"30,\r\n")
     assert data[boundary:].startswith(b"'31,m31@x.com\r\n")
+
+
+HOSTILE_CODE_CELLS = [
+    '[{"code":"H","value":1e309}]',
+    '[{"code":"H","value":' + "9" * 5000 + "}]",
+    "[" * 10_000 + "]" * 10_000,
+    '[{"code":"H","value":"-0"}]',
+    '[{"code":"H","value":"1e3"}]',
+    '[{"code":"H","value":"10.00","expires":"next spring"}]',
+]
+HOSTILE_EMAILS = [
+    "not-an-email",
+    "a@b",
+    "zw\u200bsp@x.com",
+    "x@x.com\r\nBcc: y@x.com",
+    "=1+1@x.com",
+]
+
+
+def test_hostile_cells_are_rejected_rows_and_never_stop_the_run(store: Store) -> None:
+    rows = [customer("1", "ok@x.com", codes(("A", "1.00")))]
+    for i, cell in enumerate(HOSTILE_CODE_CELLS, start=10):
+        rows.append(customer(str(i), f"c{i}@x.com", cell))
+    for i, email in enumerate(HOSTILE_EMAILS, start=30):
+        rows.append(customer(str(i), email, codes(("B", "1.00"))))
+    rows.append(customer("9" * 30, "big@x.com"))
+    store.customers(rows)
+    result = store.run()
+    c = result.counts
+    # "-0" is a valid amount (0.00); every other hostile row is rejected with a reason.
+    assert c.rejected == len(HOSTILE_CODE_CELLS) - 1 + len(HOSTILE_EMAILS) + 1
+    assert c.processed == 2 and c.add_up()
+    reasons = [row[-1] for row in store.csv_rows("rejects_2026-11-20.csv")[1:]]
+    assert any("too large" in r for r in reasons)
+    assert any("nested too deeply" in r for r in reasons)
+    assert any("too many digits" in r for r in reasons)
+    assert any("exponent" in r for r in reasons)
+    assert any("'next spring' is not a date" in r for r in reasons)
+    assert sum("is not an email address" in r for r in reasons) == len(HOSTILE_EMAILS) - 1
+    assert all(len(r) < 300 for r in reasons)
+    emails = [row[0] for row in store.csv_rows("max_value_2026-11-20.csv")[1:]]
+    assert emails == ["ok@x.com", "c13@x.com"]
+    minus_zero = store.csv_rows("max_value_2026-11-20.csv")[2]
+    assert minus_zero[3] == "0.00"  # discount_value, never -0.00
+
+
+def test_pass_through_columns_of_the_klaviyo_file_are_formula_safe(store: Store) -> None:
+    hostile = ['=HYPERLINK("http://evil.example","click")', "+cmd|' /C calc'!A0", "\t=1+1"]
+    rows = []
+    for i, state in enumerate(hostile, start=1):
+        row = customer(str(i), f"m{i}@x.com", codes(("A", "1.00")))
+        row[2] = state
+        rows.append(row)
+    store.customers(rows)
+    store.run()
+    states = [row[8] for row in store.csv_rows("max_value_2026-11-20.csv")[1:]]
+    assert states == ["'" + state.strip() for state in hostile]  # State is read trimmed
+
+
+def test_an_unreadable_created_at_is_counted_with_a_warning(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    row = customer("1", "a@x.com", codes(("A", "1.00")))
+    row[3] = "next spring"
+    store.customers([row, customer("2", "b@x.com")])
+    result = store.run()
+    assert result.counts.member_since_unreadable == 1 and result.counts.rejected == 0
+    assert "1 customer row(s) have a Created At that is not a date" in caplog.text
+    assert "member_since_unreadable=1" in result.summary_line()
+
+
+def test_an_unterminated_quote_in_the_export_fails_the_run_naming_the_row(store: Store) -> None:
+    store.customers([customer("1", "a@x.com")])
+    with (store.root / "customers.csv").open("a", encoding="utf-8", newline="") as fh:
+        fh.write('2,"c@x.com,enabled,,,,\r\n3,bob@x.com,enabled,,,,\r\n')
+    with pytest.raises(MemberkitError, match="row 3 opens a quoted cell"):
+        store.run()
+    assert not (store.output / "max_value_2026-11-20.csv").exists()
+
+
+def test_repeated_columns_refuse_either_export(store: Store) -> None:
+    store.customers([customer("1", "a@x.com")], header=[*HEADER[:6], "Email"])
+    with pytest.raises(MemberkitError, match=r"input.customers_csv .*'Email' and 'Email'"):
+        store.run()
+    store.customers([customer("1", "a@x.com")])
+    (store.root / "orders.csv").write_text("Name,Created at,Discount Code,discount code\n")
+    with pytest.raises(MemberkitError, match=r"input.discounts_csv .*appears more than once"):
+        store.run()
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_two_readers_judge_hostile_rows_exactly_as_one(store: Store, seed: int) -> None:
+    import random
+
+    rnd = random.Random(seed)
+    rows: list[list[str]] = []
+    for i in range(1, 300):
+        row = customer(str(i), f"m{i}@x.com", codes((f"C{i}", "5.00")))
+        roll = rnd.random()
+        if roll < 0.1:
+            row[4] = rnd.choice(HOSTILE_CODE_CELLS)
+        elif roll < 0.2:
+            row[1] = rnd.choice(HOSTILE_EMAILS)
+        elif roll < 0.25:
+            row[3] = "someday"
+        elif roll < 0.3:
+            row[2] = "=1+1"
+        rows.append(row)
+    store.customers(rows)
+    one = store.run(background_writers=False, two_readers=False)
+    expected = _outputs(store)
+    two = store.run(background_writers=True, two_readers=True)
+    assert _outputs(store) == expected
+    assert dataclasses.asdict(two.counts) == dataclasses.asdict(one.counts)

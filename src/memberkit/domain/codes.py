@@ -10,28 +10,53 @@ typed fields the rules use. Numbers are parsed as ``Decimal`` and written back
 with their original digits; money is never a float.
 
 Rules for available codes: ``code`` is a non-empty string; ``value`` is money
-(a string or a number, not negative, at most 2 decimals); ``min_spend`` is money
-too, and absent or null means no minimum; ``expires`` is an ISO date or datetime
+(see ``parse_money``); ``min_spend`` is money too, and absent or null means no
+minimum; ``expires`` is an ISO date or datetime
 (a datetime counts on its date in the store's time zone), absent or null means
 it never expires. Used and expired lists must be arrays of objects; their codes
 are only read to recognise codes that were already used.
+
+A cell is data from outside, so nothing in it may stop a run: JSON nested too
+deeply, a number with thousands of digits, ``1e309``: each is a
+``CodeListError`` with a reason in the user's words, and the row is rejected.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from memberkit.domain.dates import DateParseError, local_date
+from memberkit.domain.echo import cut, echo
 
 ZERO = Decimal("0")
+#: Amounts must be below this: no reward, spend or total is a trillion, and Decimal
+#: arithmetic (sums, 2-decimal rounding) stays exact far beyond it.
+MONEY_LIMIT = Decimal("1000000000000")
 _encode_string = json.encoder.encode_basestring  # the C-accelerated JSON string encoder
-_DECODER = json.JSONDecoder(parse_float=Decimal)
+_PLAIN_AMOUNT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?", re.ASCII)
+
+
+class ExponentDecimal(Decimal):
+    """A JSON number written with an exponent (``1e3``): kept, but never taken as money."""
+
+    __slots__ = ()
+
+
+def decimal_literal(text: str) -> Decimal:
+    """A JSON number literal as a ``Decimal`` (an ``ExponentDecimal`` for ``1e3`` forms)."""
+    if "e" in text or "E" in text:
+        return ExponentDecimal(text)
+    return Decimal(text)
+
+
+_DECODER = json.JSONDecoder(parse_float=decimal_literal)
 
 
 class _NeedsDecimal(Exception):
@@ -106,6 +131,14 @@ def parse_code_objects(cell: str, decoder: json.JSONDecoder = _DECODER) -> list[
             raise json.JSONDecodeError("Extra data", text, end)
     except json.JSONDecodeError as exc:
         raise CodeListError(f"malformed JSON ({exc.msg} at character {exc.pos + 1})") from None
+    except RecursionError:
+        raise CodeListError("code list nested too deeply (lists inside lists)") from None
+    except ValueError:
+        # Python refuses integers of more than 4,300 digits (sys.int_info).
+        raise CodeListError("a number in it has too many digits") from None
+    if ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(data):
+        # JSON may escape half of a UTF-16 pair on its own; no file can hold that text.
+        raise CodeListError("it holds an invalid character escape (half of a \\u pair)")
     if data is None:
         # JSON null: what some tools write for a cleared metafield. Nothing to hold.
         return []
@@ -117,23 +150,56 @@ def parse_code_objects(cell: str, decoder: json.JSONDecoder = _DECODER) -> list[
     return data
 
 
+def _has_lone_surrogate(data: object) -> bool:
+    """Whether any string (key or value) in decoded JSON holds a lone surrogate."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if any("\ud800" <= char <= "\udfff" for char in item):
+                return True
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+    return False
+
+
 def parse_money(value: object) -> Decimal:
-    """Money from a JSON string or number; raise ``ValueError`` saying what is wrong."""
+    """Money from a JSON string or number; raise ``ValueError`` saying what is wrong.
+
+    Plain ASCII digits with an optional decimal point, at most 2 decimals, not
+    negative, below ``MONEY_LIMIT``. ``-0`` is ``0``. Refused: exponent forms
+    (``1e3``), other scripts' digits (``١٠``), thousands separators, ``NaN``.
+    """
     if isinstance(value, bool) or value is None:
-        raise ValueError(f"{json.dumps(value)} is not an amount")
-    if isinstance(value, Decimal | int):
+        raise ValueError(f"{_short(value)} is not an amount")
+    if isinstance(value, ExponentDecimal):
+        raise ValueError(f"{_short(value)} is written with an exponent; write plain digits")
+    if isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, int):
+        if value >= MONEY_LIMIT:
+            raise ValueError(f"{_short(value)} is too large")
         amount = Decimal(value)
     elif isinstance(value, str):
-        try:
-            amount = Decimal(value.strip())
-        except InvalidOperation:
-            raise ValueError(f"{value!r} is not an amount") from None
+        text = value.strip()
+        if _PLAIN_AMOUNT.fullmatch(text) is None:
+            if "e" in text.lower() and any(c.isdigit() for c in text):
+                raise ValueError(f"{echo(value)} is written with an exponent; write plain digits")
+            raise ValueError(f"{echo(value)} is not an amount (digits 0-9, like 10.00)")
+        amount = Decimal(text)
     else:
         raise ValueError(f"{_short(value)} is not an amount")
     if not amount.is_finite():
         raise ValueError(f"{_short(value)} is not an amount")
+    if amount.is_zero():
+        return amount.copy_abs()  # "-0" is 0: never written as -0.00
     if amount < 0:
         raise ValueError(f"{_short(value)} is negative")
+    if amount >= MONEY_LIMIT:
+        raise ValueError(f"{_short(value)} is too large")
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -2:
         raise ValueError(f"{_short(value)} has more than 2 decimals")
@@ -169,7 +235,7 @@ class CodeParser:
                 # Forget identities together with the objects that carried them.
                 self._literals.clear()
                 self._money_numbers.clear()
-            number = self._literals[text] = Decimal(text)
+            number = self._literals[text] = decimal_literal(text)
         return number
 
     def code_objects(self, cell: str) -> list[dict[str, Any]]:
@@ -223,7 +289,7 @@ class CodeParser:
         code = raw.get("code")
         if not isinstance(code, str) or not code.strip():
             raise CodeListError(f'code {position} has no "code" text: {_short(raw)}')
-        label = f"code {position} ({code})"
+        label = f"code {position} ({cut(code)})"
         if "value" not in raw:
             raise CodeListError(f'{label} has no "value"')
         try:
@@ -244,7 +310,7 @@ class CodeParser:
                 expires = local_date(expires_raw, self.zone)
             except DateParseError:
                 raise CodeListError(
-                    f"{label}: expires {expires_raw!r} is not a date (expected YYYY-MM-DD)"
+                    f"{label}: expires {echo(expires_raw)} is not a date (expected YYYY-MM-DD)"
                 ) from None
             self._remember(self._dates, expires_raw, (expires, -expires.toordinal()))
         return RewardCode(
@@ -385,8 +451,10 @@ def _dump_with_decimals(value: Any) -> str:
 
 
 def _short(value: object, limit: int = 60) -> str:
+    if isinstance(value, str):
+        value = value[:limit]  # never quote a huge cell whole
     try:
         text = dump_compact(value)
-    except TypeError:
-        text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    except (TypeError, ValueError, RecursionError):
+        text = echo(value, limit)
+    return cut(text, limit)

@@ -2,9 +2,16 @@
 
 Matrixify writes ids with a leading ``'`` so Excel keeps all digits; people type
 emails with stray spaces and capitals. Emails compare trimmed and lower-cased.
+A Shopify id is a positive 64-bit integer (at most 19 digits), which is also
+what the database stores: a longer one is refused here, before anyone converts it.
 """
 
 from __future__ import annotations
+
+from memberkit.domain.echo import echo
+
+MAX_ID_DIGITS = 19
+MAX_ID = 2**63 - 1
 
 
 class CustomerIdError(ValueError):
@@ -13,11 +20,15 @@ class CustomerIdError(ValueError):
 
 def customer_id(cell: str) -> str:
     """The numeric Shopify customer id in ``cell`` (a leading ``'`` and spaces removed)."""
-    if cell.isdigit() and cell.isascii():
+    if len(cell) < MAX_ID_DIGITS and cell.isdigit() and cell.isascii():
         return cell
     text = cell.strip().removeprefix("'").strip()
     if not text:
         raise CustomerIdError("is empty")
     if not (text.isascii() and text.isdigit()):
-        raise CustomerIdError(f"{cell!r} is not a Shopify customer id (digits only)")
+        raise CustomerIdError(f"{echo(cell)} is not a Shopify customer id (digits only)")
+    if len(text) > MAX_ID_DIGITS or int(text) > MAX_ID:
+        raise CustomerIdError(
+            f"{echo(cell)} is too large for a Shopify customer id (at most {MAX_ID_DIGITS} digits)"
+        )
     return text

@@ -61,3 +61,18 @@ def leading_date(text: str) -> str:
         return dt.date.fromisoformat(head).isoformat() if len(head) == 10 else ""
     except ValueError:
         return ""
+
+
+def created_date(text: str) -> str:
+    """``leading_date`` of a member-since cell that must be blank or a date.
+
+    ``""`` for a blank cell; raise ``DateParseError`` for text that does not
+    start with a real ``YYYY-MM-DD`` day (``next spring``, ``2026-02-30``), so
+    the caller can count it instead of losing it in silence.
+    """
+    if not text or text.isspace():
+        return ""
+    day = leading_date(text)
+    if not day:
+        raise DateParseError(f"not a date: {text[:80]!r}")
+    return day

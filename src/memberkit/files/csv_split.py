@@ -13,7 +13,7 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
-from memberkit.files.csv_input import CsvSource
+from memberkit.files.csv_input import CsvSource, csv_rows
 
 _CHUNK = 1 << 20
 
@@ -128,10 +128,10 @@ def open_csv_range(source: CsvSource, start: int, end: int) -> CsvSource:
         newline="",
         errors="strict",
     )
-    reader = csv.reader(text, delimiter=source.delimiter)
+    reader = csv_rows(text, source.delimiter)
     part = CsvSource(
         source.path, source.setting, source.encoding, source.delimiter, source.header,
-        text, reader, end,
+        text, reader, end, source.encoding_setting,
     )  # fmt: skip
     if start == 0:
         for _, _cells in part.records():

@@ -3,20 +3,21 @@
 The max-value columns plus ``Failure Reason``, one row per profile that did not
 reach Klaviyo (a refused chunk, an unfinished job, an import error, an unreadable
 row). The cells are the profile's values in the max-value format (an unreadable
-row exactly as read), so after fixing what failed the file can be uploaded again
-with ``memberkit klaviyo upload FILE``. The daily update
-archives earlier failed files like its other outputs.
+row exactly as read, formula-like cells neutralised as in every CSV we write),
+so after fixing what failed the file can be uploaded again with
+``memberkit klaviyo upload FILE``. The daily update archives earlier failed
+files like its other outputs.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 
 from memberkit.domain.max_value import CSV_COLUMNS
 from memberkit.files.atomic import atomic_open
+from memberkit.files.csv_output import SafeCsvWriter
 
 FAILED_FILE_PATTERN = "klaviyo_failed_%s.csv"
 FAILURE_COLUMN = "Failure Reason"
@@ -34,7 +35,7 @@ def failed_file_path(directory: Path, today: dt.date) -> Path:
 def write_failed_profiles(path: Path, rows: Sequence[tuple[dict[str, str], str]]) -> None:
     """Write (cells, reason) rows atomically, in the max-value columns plus the reason."""
     with atomic_open(path, newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\r\n")
+        writer = SafeCsvWriter(fh)
         writer.writerow([*CSV_COLUMNS, FAILURE_COLUMN])
         for cells, reason in rows:
             writer.writerow([*(cells.get(c, "") for c in CSV_COLUMNS), reason])

@@ -16,10 +16,11 @@ from zoneinfo import ZoneInfo
 
 from memberkit.domain.codes import code_key
 from memberkit.domain.dates import DateParseError, parse_moment
+from memberkit.domain.echo import echo
 from memberkit.domain.rewards import CodeUse, earliest_uses
 from memberkit.errors import InputFileError
 from memberkit.files.csv_input import CsvSource
-from memberkit.files.headers import describe_columns, find_column
+from memberkit.files.headers import RepeatedColumnError, describe_columns, find_column
 
 SETTING = "input.discounts_csv"
 
@@ -55,13 +56,19 @@ class UsageLayout:
 def usage_layout(source: CsvSource) -> UsageLayout:
     """Locate the code, date and order columns; raise ``InputFileError`` if code or date lacks."""
     header = source.header
-    code = find_column(header, "Discount Code", "Discount Codes")
-    date = find_column(header, "Created at", "Date", "Processed at", "Paid at")
-    order = find_column(header, "Name", "Order", "Order name", "Order Name")
+    try:
+        code = find_column(header, "Discount Code", "Discount Codes")
+        date = find_column(header, "Created at", "Date", "Processed at", "Paid at")
+        order = find_column(header, "Name", "Order", "Order name", "Order Name")
+    except RepeatedColumnError as exc:
+        raise InputFileError(
+            f"{source.setting} {source.path}: a column appears more than once: {exc}",
+            hint="export the file again, or delete or rename the extra column",
+        ) from None
     missing = [name for name, col in (("Discount Code", code), ("Created at", date)) if col is None]
     if code is None or date is None:
         raise InputFileError(
-            f"{SETTING} {source.path}: missing column(s) {', '.join(missing)} "
+            f"{source.setting} {source.path}: missing column(s) {', '.join(missing)} "
             f"(or 'Discount code' / 'Date' in a discount report); {describe_columns(header)}",
             hint="export orders from Shopify (Orders > Export) for the last 7 days",
         )
@@ -98,7 +105,7 @@ def _uses(
             moment = parse_moment(text, zone)
         except DateParseError:
             reason = (
-                f"{date_name}: {text!r} is not a date and time "
+                f"{date_name}: {echo(text)} is not a date and time "
                 "(expected e.g. 2026-11-18 09:14:02 -0500)"
             )
             result.rejects.append(RejectedRow(number, cells, reason))

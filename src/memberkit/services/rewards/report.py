@@ -27,6 +27,7 @@ class RewardsCounts:
     failed: int = 0  # rows whose update could not be written (part of rejected: exit 3)
     changed: int = 0
     without_email: int = 0
+    member_since_unreadable: int = 0  # processed, the member-since cell left blank (a warning)
     codes_moved_to_used: int = 0
     codes_moved_to_expired: int = 0
     usage_rows: int = 0

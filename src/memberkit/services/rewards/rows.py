@@ -1,5 +1,23 @@
 """One customer row of the export, through the rules and into the outputs.
 
+``CustomerRowRules`` are the row rules of every command that reads a customers
+export (``rewards update`` and ``customers import``), so both accept and reject
+the same rows for the same reasons:
+
+- the ID is a Shopify customer id; a repeated ID is a Matrixify address row of
+  the customer above (skipped, not rejected);
+- a row has no non-blank cells beyond the header's width;
+- the email, when there is one, is an email address (``domain.emails``), not
+  formula-like, and not the email of an earlier customer of the file;
+- each code metafield present is a JSON array of code objects, no code in it
+  formula-like, and the available codes have valid values, minimum spends and
+  expiry dates (``domain.codes``);
+- no cell is longer than an Excel cell.
+
+A member-since (``Created At``) cell that is not a date does not reject its row
+(its codes still need their update); it is counted in
+``member_since_unreadable`` and the log warns, and the value is left blank.
+
 ``CustomerRowProcessor.process`` is called once per record of the customers
 export and ends each row in exactly one way: processed, skipped as a repeated-ID
 (address) row, or rejected with a reason naming the column. It holds only what
@@ -22,12 +40,14 @@ from memberkit.domain.codes import (
     code_texts,
 )
 from memberkit.domain.customers import CustomerIdError, customer_id
-from memberkit.domain.dates import leading_date
+from memberkit.domain.dates import DateParseError, created_date
+from memberkit.domain.echo import echo
+from memberkit.domain.emails import email_problem
 from memberkit.domain.max_value import changed_properties
 from memberkit.domain.profile_index import ProfileIndex
 from memberkit.domain.rewards import CodeUse, max_value_cells, max_value_row, update_wallet
 from memberkit.files.customers_export import CustomersLayout
-from memberkit.files.formula import EXCEL_CELL_LIMIT, is_formula_like
+from memberkit.files.formula import EXCEL_CELL_LIMIT, SUSPECT_FIRST, is_formula_like
 from memberkit.services.rewards.outputs import CodeListsSink
 from memberkit.services.rewards.report import RewardsCounts
 
@@ -46,7 +66,7 @@ class ChangedCustomer:
 ChangedCustomerSink = Callable[[ChangedCustomer], None]
 
 # First characters worth the full formula test: the formula prefixes and whitespace.
-_SUSPECT_FIRST = frozenset("=+-@ \t\r\n\x0b\x0c")
+_SUSPECT_FIRST = SUSPECT_FIRST
 
 
 class RowSink(Protocol):
@@ -85,61 +105,30 @@ class RowRejected(Exception):
         self.failed = failed
 
 
-class CustomerRowProcessor:
-    """Applies the rules to each customer row and writes the results."""
+class CustomerRowRules:
+    """The row rules shared by every reader of a customers export (see the module docstring).
 
-    def __init__(
-        self,
-        *,
-        layout: CustomersLayout,
-        uses: Mapping[str, CodeUse],
-        today: dt.date,
-        parser: CodeParser,
-        outputs: RowOutputs,
-        counts: RewardsCounts,
-        profile_index: ProfileIndex | None = None,
-        on_changed: ChangedCustomerSink | None = None,
-    ) -> None:
+    Holds what a judgement needs from earlier rows: the ids seen and each
+    email's first owner. Raise ``RowRejected`` with the reason in the user's
+    words, naming the column.
+    """
+
+    def __init__(self, *, layout: CustomersLayout, parser: CodeParser) -> None:
         self.layout = layout
-        self.uses = uses
-        self.today = today
         self.parser = parser
-        self.outputs = outputs
-        self.counts = counts
-        self.profiles = profile_index.profiles if profile_index is not None else None
-        self.on_changed = on_changed
         self.seen_ids: set[int] = set()
         self.email_owner: dict[str, int] = {}
-        self.matched_keys: set[str] = set()
-        self.already_used_keys: set[str] = set()
         columns = [layout.id, layout.email, layout.available, layout.used, layout.expired]
         columns += [layout.account_state, layout.member_since]
         self.width = max(c for c in columns if c is not None) + 1
         self.header_width = len(layout.header)
-        self.today_text = today.isoformat()
         self._since_cache: dict[str, str] = {}
-        self._dump = CompactJson().dumps  # this processor's own: not shared between threads
 
-    def process(self, number: int, cells: list[str]) -> None:
-        """Handle one record (``number`` is its row in the file, the header being row 1)."""
-        self.counts.customers_read += 1
-        row = cells if len(cells) >= self.width else cells + [""] * (self.width - len(cells))
-        try:
-            admitted = self._admit(row, cells)
-            if admitted is None:
-                self.counts.skipped_repeated_id += 1
-                return
-            self._process(row, *admitted)
-        except RowRejected as rejected:
-            self._reject(number, cells, rejected)
+    def padded(self, cells: list[str]) -> list[str]:
+        """``cells`` with blanks up to every column the rules read."""
+        return cells if len(cells) >= self.width else cells + [""] * (self.width - len(cells))
 
-    def _reject(self, number: int, cells: list[str], rejected: RowRejected) -> None:
-        self.counts.rejected += 1
-        if rejected.failed:
-            self.counts.failed += 1
-        self.outputs.rejects.write(cells, rejected.reason)
-
-    def _admit(self, row: list[str], cells: list[str]) -> tuple[str, str, str] | None:
+    def admit(self, row: list[str], cells: list[str]) -> tuple[str, str, str] | None:
         """What depends on earlier rows: the id (None: a repeated ID) and the email's owner.
 
         Returns ``(shopify_id, email, lower-cased email)``; raises ``RowRejected``.
@@ -163,6 +152,12 @@ class CustomerRowProcessor:
         if email:
             if len(email) > EXCEL_CELL_LIMIT or email[0] in _SUSPECT_FIRST:
                 self._check_cell(layout.email, email)
+            problem = email_problem(email)
+            if problem is not None:
+                raise RowRejected(
+                    f"{layout.name(layout.email)}: {echo(email)} is not an email address "
+                    f"({problem}); correct it in Shopify"
+                )
             owner = self.email_owner.get(email_lower)
             if owner is not None:
                 raise RowRejected(
@@ -172,18 +167,121 @@ class CustomerRowProcessor:
             self.email_owner[email_lower] = numeric_id
         return shopify_id, email, email_lower
 
+    def available_codes(self, objects: list[dict[str, Any]]) -> list[RewardCode]:
+        """The typed available codes of the available-codes column's objects."""
+        try:
+            return self.parser.available_codes(objects)
+        except CodeListError as exc:
+            raise RowRejected(f"{self.layout.name(self.layout.available)}: {exc}") from None
+
+    def member_since(self, text: str) -> str | None:
+        """The member-since date as ``YYYY-MM-DD``, ``""`` if blank, None if unreadable."""
+        head = text[:10]
+        since = self._since_cache.get(head)
+        if since is None:
+            try:
+                since = created_date(text)
+            except DateParseError:
+                return None
+            if len(head) == 10 and len(self._since_cache) < 100_000:
+                self._since_cache[head] = since
+        return since
+
+    def code_objects(self, column: int | None, cell: str) -> list[dict[str, Any]]:
+        """The code objects of a metafield cell (``[]`` for a blank cell or absent column)."""
+        if not cell or column is None:
+            return []
+        if len(cell) > EXCEL_CELL_LIMIT:
+            self._check_cell(column, cell)
+        try:
+            objects = self.parser.code_objects(cell)
+        except CodeListError as exc:
+            raise RowRejected(f"{self.layout.name(column)}: {exc}") from None
+        for raw in objects:
+            text = raw.get("code")
+            # Cheap first test; is_formula_like has the full rule (leading spaces too).
+            if (
+                text.__class__ is str
+                and text
+                and (text[0] in _SUSPECT_FIRST or not text[0].isprintable())
+                and (is_formula_like(text))
+            ):
+                raise RowRejected(
+                    f"{self.layout.name(column)}: code {echo(text)} starts with "
+                    f"{text.strip()[0]!r}, which a spreadsheet would run as a formula; "
+                    "rename the code in Shopify"
+                )
+        return objects
+
+    def _check_cell(self, column: int, text: str) -> None:
+        name = self.layout.name(column)
+        if len(text) > EXCEL_CELL_LIMIT:
+            raise RowRejected(
+                f"{name}: {len(text):,} characters, more than an Excel cell's "
+                f"{EXCEL_CELL_LIMIT:,}; shorten it in Shopify"
+            )
+        if column == self.layout.email and is_formula_like(text):
+            raise RowRejected(
+                f"{name}: {echo(text)} starts with {text.strip()[0]!r}, which a spreadsheet "
+                "would run as a formula; correct the email in Shopify"
+            )
+
+
+class CustomerRowProcessor(CustomerRowRules):
+    """Applies the rules to each customer row and writes the results."""
+
+    def __init__(
+        self,
+        *,
+        layout: CustomersLayout,
+        uses: Mapping[str, CodeUse],
+        today: dt.date,
+        parser: CodeParser,
+        outputs: RowOutputs,
+        counts: RewardsCounts,
+        profile_index: ProfileIndex | None = None,
+        on_changed: ChangedCustomerSink | None = None,
+    ) -> None:
+        super().__init__(layout=layout, parser=parser)
+        self.uses = uses
+        self.today = today
+        self.outputs = outputs
+        self.counts = counts
+        self.profiles = profile_index.profiles if profile_index is not None else None
+        self.on_changed = on_changed
+        self.matched_keys: set[str] = set()
+        self.already_used_keys: set[str] = set()
+        self.today_text = today.isoformat()
+        self._dump = CompactJson().dumps  # this processor's own: not shared between threads
+
+    def process(self, number: int, cells: list[str]) -> None:
+        """Handle one record (``number`` is its row in the file, the header being row 1)."""
+        self.counts.customers_read += 1
+        row = cells if len(cells) >= self.width else cells + [""] * (self.width - len(cells))
+        try:
+            admitted = self.admit(row, cells)
+            if admitted is None:
+                self.counts.skipped_repeated_id += 1
+                return
+            self._process(row, *admitted)
+        except RowRejected as rejected:
+            self._reject(number, cells, rejected)
+
+    def _reject(self, number: int, cells: list[str], rejected: RowRejected) -> None:
+        self.counts.rejected += 1
+        if rejected.failed:
+            self.counts.failed += 1
+        self.outputs.rejects.write(cells, rejected.reason)
+
     def _process(self, row: list[str], shopify_id: str, email: str, email_lower: str) -> None:
         layout = self.layout
-        available_cell = row[layout.available]
+        available_cell = row[layout.available] if layout.available is not None else ""
         used_cell = row[layout.used] if layout.used is not None else ""
         expired_cell = row[layout.expired] if layout.expired is not None else ""
-        available_objects = self._code_objects(layout.available, available_cell)
-        used_objects = self._code_objects(layout.used, used_cell)
-        expired_objects = self._code_objects(layout.expired, expired_cell)
-        try:
-            available = self.parser.available_codes(available_objects)
-        except CodeListError as exc:
-            raise RowRejected(f"{layout.name(layout.available)}: {exc}") from None
+        available_objects = self.code_objects(layout.available, available_cell)
+        used_objects = self.code_objects(layout.used, used_cell)
+        expired_objects = self.code_objects(layout.expired, expired_cell)
+        available = self.available_codes(available_objects)
         if self.uses and used_objects:
             for text in code_texts(used_objects):
                 key = code_key(text)
@@ -197,7 +295,14 @@ class CustomerRowProcessor:
             used_out = used_objects + update.newly_used
             expired_out = expired_objects + update.newly_expired
             dump = self._dump
-            texts = (dump(available_out), dump(used_out), dump(expired_out))
+            try:
+                texts = (dump(available_out), dump(used_out), dump(expired_out))
+            except (RecursionError, ValueError):
+                raise RowRejected(
+                    "a code metafield is nested too deeply to be written back; "
+                    "correct it in Shopify",
+                    failed=True,
+                ) from None
             self._check_lengths(texts)
             self.outputs.code_lists.changed(shopify_id, email, *texts)
             self.counts.changed += 1
@@ -213,6 +318,8 @@ class CustomerRowProcessor:
             self.outputs.code_lists.review(email, available_cell.strip())
 
         self.counts.processed += 1
+        if layout.member_since is not None and self.member_since(row[layout.member_since]) is None:
+            self.counts.member_since_unreadable += 1
         if not email:
             self.counts.without_email += 1
             return
@@ -235,9 +342,9 @@ class CustomerRowProcessor:
     ) -> None:
         layout = self.layout
         state = row[layout.account_state].strip() if layout.account_state is not None else ""
-        since = (
-            self._member_since(row[layout.member_since]) if layout.member_since is not None else ""
-        )
+        since = ""
+        if layout.member_since is not None:
+            since = self.member_since(row[layout.member_since]) or ""
         if self.profiles is None:
             self.outputs.max_value.write(
                 max_value_cells(email, remaining, account_state=state, member_since=since)
@@ -252,53 +359,6 @@ class CustomerRowProcessor:
             self.counts.max_value_skipped_unchanged += 1
             return
         self.outputs.max_value.write(max_value.csv_cells())
-
-    def _member_since(self, text: str) -> str:
-        head = text[:10]
-        since = self._since_cache.get(head)
-        if since is None:
-            since = leading_date(head)
-            if len(self._since_cache) < 100_000:
-                self._since_cache[head] = since
-        return since
-
-    def _code_objects(self, column: int | None, cell: str) -> list[dict[str, Any]]:
-        if not cell or column is None:
-            return []
-        if len(cell) > EXCEL_CELL_LIMIT:
-            self._check_cell(column, cell)
-        try:
-            objects = self.parser.code_objects(cell)
-        except CodeListError as exc:
-            raise RowRejected(f"{self.layout.name(column)}: {exc}") from None
-        for raw in objects:
-            text = raw.get("code")
-            # Cheap first test; is_formula_like has the full rule (leading spaces too).
-            if (
-                text.__class__ is str
-                and text
-                and (text[0] in _SUSPECT_FIRST)
-                and (is_formula_like(text))
-            ):
-                raise RowRejected(
-                    f"{self.layout.name(column)}: code {text!r} starts with "
-                    f"{text.strip()[0]!r}, which a spreadsheet would run as a formula; "
-                    "rename the code in Shopify"
-                )
-        return objects
-
-    def _check_cell(self, column: int, text: str) -> None:
-        name = self.layout.name(column)
-        if len(text) > EXCEL_CELL_LIMIT:
-            raise RowRejected(
-                f"{name}: {len(text):,} characters, more than an Excel cell's "
-                f"{EXCEL_CELL_LIMIT:,}; shorten it in Shopify"
-            )
-        if column == self.layout.email and is_formula_like(text):
-            raise RowRejected(
-                f"{name}: {text!r} starts with {text.strip()[0]!r}, which a spreadsheet would "
-                "run as a formula; correct the email in Shopify"
-            )
 
     def unmatched_usage(self) -> tuple[int, int]:
         """Usage codes that matched no available code: (already used, not a member code)."""

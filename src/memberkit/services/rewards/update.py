@@ -378,6 +378,13 @@ class _RewardsRun:
                 counts.failed,
                 outputs.rejects_csv,
             )
+        if counts.member_since_unreadable:
+            log.warning(
+                "%d customer row(s) have a %s that is not a date; "
+                "MBR_date_created is left blank for them",
+                counts.member_since_unreadable,
+                self.settings.fields.member_since_column,
+            )
         if outputs.usage_rejects_csv is not None:
             log.warning(
                 "%d usage row(s) rejected; listed in %s",
