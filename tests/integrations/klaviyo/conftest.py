@@ -29,6 +29,8 @@ def klaviyo() -> Iterator[FakeKlaviyo]:
         yield fake
     finally:
         fake.stop()
+    # A bug in the local server must fail the test, not pass as a retried 500.
+    assert fake.internal_errors == [], fake.internal_errors[0]
 
 
 @pytest.fixture
