@@ -1,4 +1,4 @@
-"""The local Klaviyo is as strict as the API it stands for: revisions, paging, faults, numbers, jobs.
+"""The local Klaviyo is as strict as the API: revisions, paging, faults, numbers, jobs.
 
 A test server that accepts what Klaviyo refuses lets the client's bugs through;
 these tests hold the server to the documented contract, with raw HTTP requests.
