@@ -386,6 +386,9 @@ class FakeKlaviyo(ProfilesApi, ImportJobsApi, EventsApi):
 class _Handler(BaseHTTPRequestHandler):
     server_state: FakeKlaviyo
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle's algorithm and the client's
+    # delayed ACK every answer on a kept-alive connection would wait ~40 ms.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from tests.integrations.klaviyo.helpers import (
+    API_KEY,
     SleepRecorder,
     Store,
     make_client,
@@ -18,7 +21,7 @@ from tests.integrations.klaviyo.helpers import (
     write_max_value_csv,
     write_store,
 )
-from tests.servers.klaviyo_server import FakeKlaviyo
+from tests.servers.klaviyo_server import ALL_SCOPES, FakeKlaviyo
 
 from memberkit.domain.max_value import PROPERTY_NAMES
 from memberkit.files.profile_cache import ProfileIndex, read_profile_index, write_profile_index
@@ -348,3 +351,47 @@ def test_a_hand_written_file_goes_out_in_klaviyos_types(
             "MBR_date_created": "",
         }
     )
+
+
+class FakeTime:
+    """One clock for the server, the client's limiter and back-off, and the uploader."""
+
+    def __init__(self) -> None:
+        self.now = 5000.0
+        self.lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.now += seconds
+        time.sleep(0)  # let the other threads run; the waiting itself is fake
+
+
+def test_a_job_that_never_completes_is_unfinished_after_its_15_minute_timeout_in_fake_time() -> (
+    None
+):
+    from memberkit.integrations.klaviyo import BulkProfileUploader, RateLimiter
+
+    clock = FakeTime()
+    with FakeKlaviyo(api_keys={API_KEY: ALL_SCOPES}, clock=clock) as fake:
+        fake.add_fault("never_complete", match=b'"member0@example.com"')
+        updates = [
+            ProfileUpdate(n, f"member{n}@example.com", {"balance": Decimal("1.00")})
+            for n in range(60)
+        ]
+        limiter = RateLimiter(clock=clock, sleep=clock.sleep)
+        with make_client(fake, sleep=clock.sleep, limiter=limiter) as client:
+            uploader = BulkProfileUploader(
+                client, chunk_size=50, job_timeout_seconds=900, clock=clock, sleep=clock.sleep
+            )
+            report = uploader.upload(updates)
+        assert fake.internal_errors == []
+    assert report.jobs_completed == 1 and report.jobs_unfinished == 1
+    assert len(report.uploaded) == 10 and len(report.failed) == 50
+    assert all("still processing after 900 s" in f.reason for f in report.failed)
+    polls = [r.at for r in fake.requests_to("profile-bulk-import-jobs:get")]
+    # Polled with a growing interval (2 s, then x1.5, at most 15 s) up to the deadline.
+    assert polls[-1] - polls[0] >= 890
+    assert len(polls) < 900 / 2
