@@ -222,6 +222,8 @@ def test_a_rejected_chunk_fails_with_klaviyos_detail(
     assert all("scripted fault" in r["Failure Reason"] for r in failed)
 
 
+# Waits out a real 1 s job timeout: the settings path has no clock to inject.
+@pytest.mark.slow
 def test_a_job_that_never_completes_is_reported_unfinished(
     klaviyo: FakeKlaviyo, tmp_path: Path
 ) -> None:
