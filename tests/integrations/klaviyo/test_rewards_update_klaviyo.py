@@ -246,3 +246,23 @@ def test_refresh_cache_fetches_again(
     fetches = len(klaviyo.requests_to("segments:profiles"))
     assert run(store, env, "--refresh-cache").returncode == 0
     assert len(klaviyo.requests_to("segments:profiles")) > fetches
+
+
+def test_a_key_echoed_by_klaviyo_is_redacted_in_stderr_log_and_failed_file(
+    klaviyo: FakeKlaviyo, store: Path, offline_rows: list[dict[str, str]]
+) -> None:
+    key = "pk_live_9d1e6b2a4c7f40e8b3a5c0d2e4f6a8b1"
+    klaviyo.api_keys[key] = klaviyo.api_keys[API_KEY]
+    (store / "config" / "api.env").write_text(f"KLAVIYO_PRIVATE_KEY={key}\n")
+    seed_segment(klaviyo, offline_rows, "XVnnDX")
+    klaviyo.add_fault("status", "profile-bulk-import-jobs:create", status=400, echo_key=True)
+    result = run(store, klaviyo_env(klaviyo))
+    assert result.returncode == 3, result.stderr
+    failed_path = store / "output" / f"klaviyo_failed_{DATE}.csv"
+    failed = read_csv(failed_path)
+    assert len(failed) == len(offline_rows) - 1
+    assert all("key=Klaviyo-API-Key ****" in r["Failure Reason"] for r in failed)
+    log = (store / "logs" / "process.log").read_text()
+    assert "key=Klaviyo-API-Key ****" in result.stderr and "key=Klaviyo-API-Key ****" in log
+    for text in (result.stdout, result.stderr, log, failed_path.read_text()):
+        assert key not in text

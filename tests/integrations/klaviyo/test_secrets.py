@@ -8,7 +8,6 @@ neither stderr, nor the log, nor the ``Failure Reason`` of the failed file.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,15 +25,9 @@ from tests.servers.klaviyo_server import ALL_SCOPES, FakeKlaviyo
 from memberkit.config import Secret
 from memberkit.integrations.klaviyo import Endpoint, KlaviyoRequestError, KlaviyoUnavailableError
 from memberkit.runlog import LOGGER_NAME, configure_logging
-from memberkit.secrets import forget_secrets, redact, register_secret
+from memberkit.secrets import redact, register_secret
 
 KEY = "pk_live_5f0c3a9be27d41c8a6e2b0f9d3c71a44"
-
-
-@pytest.fixture(autouse=True)
-def no_secrets_left() -> Iterator[None]:
-    yield
-    forget_secrets()
 
 
 @pytest.fixture
