@@ -237,3 +237,34 @@ def test_an_unknown_revision_is_refused_with_a_hint_naming_the_setting(
     assert caught.value.status == 400
     assert "1999-01-01" in caught.value.message
     assert "klaviyo.revision is '1999-01-01'" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (httpx.ConnectError("[Errno -2] Name or service not known"), "could not connect to"),
+        (httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate"), "TLS certificates"),
+        (httpx.ConnectTimeout("timed out"), "did not answer within klaviyo.timeout_seconds"),
+        (httpx.RemoteProtocolError("Server disconnected"), "broke before an answer"),
+    ],
+    ids=["dns", "tls", "connect-timeout", "dropped"],
+)
+def test_every_network_fault_is_hinted_as_the_network(
+    failure: httpx.HTTPError, expected: str
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise failure
+
+    client = KlaviyoClient(
+        api_key=Secret("pk_secret_value"),
+        base_url="https://a.klaviyo.example",
+        transport=httpx.MockTransport(handler),
+        retry=RetryPolicy(limit=1, delay_ms=10),
+        sleep=SleepRecorder(),
+    )
+    with pytest.raises(KlaviyoUnavailableError) as caught:
+        client.get(Endpoint.PROFILES_LIST, "/api/profiles")
+    hint = caught.value.hint or ""
+    assert expected in hint and "https://a.klaviyo.example" in hint
+    assert "network" in hint
+    assert "rate" not in hint.lower()
