@@ -41,6 +41,15 @@ from tests.servers.klaviyo_model import (
 )
 
 
+def dig(doc: Any, *keys: str) -> Any:
+    """``doc[k1][k2]...``, or None where a level is missing or not an object."""
+    for key in keys:
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(key)
+    return doc
+
+
 class _State:
     """What the endpoint mixins use of ``FakeKlaviyo`` (for readers and type checkers)."""
 
@@ -414,11 +423,11 @@ class EventsApi(_State):
         props = attrs.get("properties")
         if not isinstance(props, dict):
             raise invalid("properties is required.", pointer=f"{pointer}/properties")
-        metric = attrs.get("metric", {}).get("data", {}).get("attributes", {}).get("name")
+        metric = dig(attrs, "metric", "data", "attributes", "name")
         if not isinstance(metric, str) or not metric:
             raise invalid("A metric name is required.", pointer=f"{pointer}/metric")
         if profile is None:
-            profile = attrs.get("profile", {}).get("data", {}).get("attributes")
+            profile = dig(attrs, "profile", "data", "attributes")
         if not isinstance(profile, dict) or not any(
             profile.get(k) for k in ("email", "external_id", "phone_number", "id")
         ):
@@ -449,11 +458,14 @@ class EventsApi(_State):
             list,
             "/data/attributes/events-bulk-create/data",
         )
-        total = sum(
-            len(g.get("attributes", {}).get("events", {}).get("data", []))
-            for g in groups
-            if isinstance(g, dict)
-        )
+        for gi, group in enumerate(groups):
+            events = dig(group, "attributes", "events", "data")
+            if not isinstance(events, list):
+                raise invalid(
+                    "events is required and must be a list.",
+                    pointer=f"/data/attributes/events-bulk-create/data/{gi}/attributes/events/data",
+                )
+        total = sum(len(dig(g, "attributes", "events", "data")) for g in groups)
         if total > MAX_EVENTS_PER_JOB:
             raise ApiError(
                 413,
@@ -464,11 +476,11 @@ class EventsApi(_State):
         for gi, group in enumerate(groups):
             pointer = f"/data/attributes/events-bulk-create/data/{gi}"
             gattrs = require(group, "attributes", dict, f"{pointer}/attributes")
-            profile = gattrs.get("profile", {}).get("data", {}).get("attributes")
-            events = gattrs.get("events", {}).get("data", [])
+            profile = dig(gattrs, "profile", "data", "attributes")
+            events = dig(gattrs, "events", "data")
             for ei, event in enumerate(events):
                 self._event_from(
-                    event.get("attributes"),
+                    dig(event, "attributes"),
                     f"{pointer}/attributes/events/data/{ei}/attributes",
                     profile,
                 )

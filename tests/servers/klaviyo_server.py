@@ -395,7 +395,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         fake = self.server_state
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            error = ApiError(400, "parse_error", "Malformed request.", "Invalid Content-Length.")
+            self._record(method, None, error.status, b"")
+            self.close_connection = True
+            self._send(error.status, error.body(), error.headers)
+            return
         if fake.latency:
             time.sleep(fake.latency)
         if length > MAX_BODY_BYTES:

@@ -268,3 +268,34 @@ def test_a_profile_inspected_by_a_test_sees_due_jobs_without_any_request(
     clock.advance(10.0)
     bob = server.profile_by_email("bob@example.com")
     assert bob is not None and bob.properties == {"balance": 2, "other": "kept"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/api/events",
+            {"data": {"type": "event", "attributes": {"properties": {}, "metric": "x"}}},
+        ),
+        (
+            "/api/events",
+            {"data": {"type": "event", "attributes": {"properties": {}, "profile": 1}}},
+        ),
+        (
+            "/api/event-bulk-create-jobs",
+            {
+                "data": {
+                    "type": "event-bulk-create-job",
+                    "attributes": {"events-bulk-create": {"data": [{"attributes": {"events": 7}}]}},
+                }
+            },
+        ),
+    ],
+    ids=["metric-not-an-object", "profile-not-an-object", "events-not-a-list"],
+)
+def test_a_malformed_event_document_is_a_400_not_a_server_error(
+    server: FakeKlaviyo, path: str, body: dict[str, Any]
+) -> None:
+    response = post(server, path, body)
+    assert response.status_code == 400
+    assert the_error(response)["code"] == "invalid"
