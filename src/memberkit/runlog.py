@@ -3,7 +3,8 @@
 On a terminal stderr shows Rich output (progress bars, coloured warnings). Without
 one (cron appends stderr to a log) stderr carries only warnings and errors as
 plain lines. The log file gets everything at ``log.level``. Known secret values
-are masked in every record, wherever they appear.
+(``memberkit.secrets``) are redacted from every record, wherever they appear, by
+a filter on each handler.
 """
 
 from __future__ import annotations
@@ -15,39 +16,51 @@ from pathlib import Path
 
 from rich.logging import RichHandler
 
+from memberkit.secrets import redact, register_secret, registered_secrets
+
 LOGGER_NAME = "memberkit"
 LOG_FILE_NAME = "process.log"
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
 class SecretMaskingFilter(logging.Filter):
-    """Replace any known secret value in a record's message with ``****``."""
+    """Redact every registered secret (``memberkit.secrets``) from a record, wherever it is.
 
-    def __init__(self, secrets: Iterable[str]) -> None:
+    The message with its arguments, and the text of an attached traceback, are
+    formatted here and redacted, so no formatter downstream sees the raw value.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self._secrets = [s for s in secrets if s]
+        for secret in secrets:
+            register_secret(secret)
 
     def add(self, secret: str) -> None:
-        if secret and secret not in self._secrets:
-            self._secrets.append(secret)
+        register_secret(secret)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self._secrets:
-            message = record.getMessage()
-            masked = message
-            for secret in self._secrets:
-                masked = masked.replace(secret, "****")
-            if masked != message:
-                record.msg, record.args = masked, None
+        if not registered_secrets():
+            return True
+        message = record.getMessage()
+        masked = redact(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 
-_mask = SecretMaskingFilter([])
+_TRACEBACKS = logging.Formatter()
+_mask = SecretMaskingFilter()
 
 
 def mask_secret(value: str) -> None:
-    """Register a secret so no log line ever shows it."""
-    _mask.add(value)
+    """Register a secret so no log line, message or output file ever shows it."""
+    register_secret(value)
 
 
 def stderr_is_terminal() -> bool:

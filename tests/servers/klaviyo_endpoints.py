@@ -4,7 +4,9 @@
   ``page[size]`` (1..100), cursors and absolute ``links.next``, ``fields[profile]``,
   ``filter`` and ``sort``;
 - ``ImportJobsApi``: ``POST /api/profile-bulk-import-jobs`` (413 over 10,000 profiles),
-  job status (queued -> processing -> complete) and ``/import-errors``;
+  job status (queued -> processing -> complete, on the server's clock; ``advance()``
+  applies every job whose time has come, and runs before every request) and
+  ``/import-errors`` (``page[size]`` 1..100 and its cursor validated);
 - ``EventsApi``: ``POST /api/events`` and ``POST /api/event-bulk-create-jobs`` (at most
   1,000 events), deduplicated by ``unique_id``.
 """
@@ -16,9 +18,8 @@ import bisect
 import json
 import re
 import threading
-import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import urlencode
@@ -26,7 +27,6 @@ from urllib.parse import urlencode
 from tests.servers.klaviyo_model import (
     EMAIL_RE,
     MAX_EVENTS_PER_JOB,
-    MAX_PAGE_SIZE,
     MAX_PROFILES_PER_JOB,
     ApiError,
     ImportJob,
@@ -34,10 +34,20 @@ from tests.servers.klaviyo_model import (
     invalid,
     iso,
     matches,
+    page_size,
     parse_iso,
     plain,
     require,
 )
+
+
+def dig(doc: Any, *keys: str) -> Any:
+    """``doc[k1][k2]...``, or None where a level is missing or not an object."""
+    for key in keys:
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(key)
+    return doc
 
 
 class _State:
@@ -53,8 +63,13 @@ class _State:
     event_jobs: list[str]
     job_queued_seconds: float
     job_processing_seconds: float
+    pending_jobs: list[ImportJob]
+    clock: Callable[[], float]
 
-    def profile_by_email(self, email: str) -> Profile | None:
+    def wall(self) -> float:
+        raise NotImplementedError
+
+    def _lookup_email(self, email: str) -> Profile | None:
         raise NotImplementedError
 
     def add_profile(
@@ -130,14 +145,7 @@ class ProfilesApi(_State):
         for name in params:
             if name not in known:
                 raise invalid(f"'{name}' is not a valid query parameter.", parameter=name)
-        try:
-            size = int(params.get("page[size]", "20"))
-        except ValueError:
-            raise invalid("page[size] must be an integer.", parameter="page[size]") from None
-        if not 1 <= size <= MAX_PAGE_SIZE:
-            raise invalid(
-                f"page[size] must be between 1 and {MAX_PAGE_SIZE}.", parameter="page[size]"
-            )
+        size = page_size(params)
         fields = self._PROFILE_FIELDS
         if "fields[profile]" in params:
             fields = tuple(f for f in params["fields[profile]"].split(",") if f)
@@ -295,12 +303,23 @@ class ImportJobsApi(_State):
         with self.lock:
             job = ImportJob(
                 id=uuid.uuid4().hex,
-                created=time.monotonic(),
+                created=self.clock(),
+                created_wall=self.wall(),
                 profiles=profiles,
                 never_complete=self._take_never_complete(body),
             )
             self.jobs[job.id] = job
+            self.pending_jobs.append(job)
         return {"data": self._job_resource(job)}
+
+    def advance(self) -> None:
+        """Apply every job whose processing time is over, as Klaviyo does unpolled."""
+        with self.lock:
+            due = [job for job in self.pending_jobs if self._job_status(job) == "complete"]
+            for job in due:
+                self._apply_job(job)
+            if due:
+                self.pending_jobs[:] = [job for job in self.pending_jobs if not job.applied]
 
     def _job(self, job_id: str) -> ImportJob:
         job = self.jobs.get(job_id)
@@ -309,18 +328,17 @@ class ImportJobsApi(_State):
         return job
 
     def _job_status(self, job: ImportJob) -> str:
-        age = time.monotonic() - job.created
+        """The job's status by the server's clock alone (``advance`` applies it)."""
+        age = self.clock() - job.created
         if age < self.job_queued_seconds:
             return "queued"
         if job.never_complete or age < self.job_queued_seconds + self.job_processing_seconds:
             return "processing"
-        with self.lock:
-            if not job.applied:
-                self._apply_job(job)
         return "complete"
 
     def _apply_job(self, job: ImportJob) -> None:
-        now = time.time()
+        # The moment it completed, whenever it is looked at.
+        now = job.created_wall + self.job_queued_seconds + self.job_processing_seconds
         for i, attrs in enumerate(job.profiles):
             email = attrs.get("email")
             if email is not None and (not isinstance(email, str) or not EMAIL_RE.match(email)):
@@ -338,7 +356,7 @@ class ImportJobsApi(_State):
                     }
                 )
                 continue
-            profile = self.profile_by_email(email) if isinstance(email, str) else None
+            profile = self._lookup_email(email) if isinstance(email, str) else None
             props = plain(attrs.get("properties") or {})
             if profile is None:
                 pid = self.add_profile(str(email or attrs.get("external_id")), props, created=now)
@@ -353,6 +371,7 @@ class ImportJobsApi(_State):
         job.completed_at = now
 
     def _job_resource(self, job: ImportJob) -> dict[str, Any]:
+        self.advance()
         status = self._job_status(job)
         total = len(job.profiles)
         failed = len(job.errors) if status == "complete" else 0
@@ -361,7 +380,7 @@ class ImportJobsApi(_State):
             "id": job.id,
             "attributes": {
                 "status": status,
-                "created_at": iso(time.time() - (time.monotonic() - job.created)),
+                "created_at": iso(job.created_wall),
                 "total_count": total,
                 "completed_count": total - failed if status == "complete" else 0,
                 "failed_count": failed,
@@ -375,15 +394,17 @@ class ImportJobsApi(_State):
     def _import_errors(
         self, job_id: str, query: list[tuple[str, str]], path: str
     ) -> dict[str, Any]:
-        job = self._job(job_id)
-        self._job_status(job)
         params = dict(query)
-        size = int(params.get("page[size]", "20"))
-        if not 1 <= size <= MAX_PAGE_SIZE:
-            raise invalid(
-                f"page[size] must be between 1 and {MAX_PAGE_SIZE}.", parameter="page[size]"
-            )
-        start = int(params.get("page[cursor]", "0") or 0)
+        for name in params:
+            if name not in ("page[size]", "page[cursor]"):
+                raise invalid(f"'{name}' is not a valid query parameter.", parameter=name)
+        size = page_size(params)
+        cursor = params.get("page[cursor]", "0")
+        if not re.fullmatch(r"[0-9]{1,9}", cursor):
+            raise invalid("Invalid page cursor.", parameter="page[cursor]")
+        start = int(cursor)
+        job = self._job(job_id)
+        self.advance()
         chunk = job.errors[start : start + size]
         base = f"{self.url}{path}"
         nxt = None
@@ -402,11 +423,11 @@ class EventsApi(_State):
         props = attrs.get("properties")
         if not isinstance(props, dict):
             raise invalid("properties is required.", pointer=f"{pointer}/properties")
-        metric = attrs.get("metric", {}).get("data", {}).get("attributes", {}).get("name")
+        metric = dig(attrs, "metric", "data", "attributes", "name")
         if not isinstance(metric, str) or not metric:
             raise invalid("A metric name is required.", pointer=f"{pointer}/metric")
         if profile is None:
-            profile = attrs.get("profile", {}).get("data", {}).get("attributes")
+            profile = dig(attrs, "profile", "data", "attributes")
         if not isinstance(profile, dict) or not any(
             profile.get(k) for k in ("email", "external_id", "phone_number", "id")
         ):
@@ -437,11 +458,14 @@ class EventsApi(_State):
             list,
             "/data/attributes/events-bulk-create/data",
         )
-        total = sum(
-            len(g.get("attributes", {}).get("events", {}).get("data", []))
-            for g in groups
-            if isinstance(g, dict)
-        )
+        for gi, group in enumerate(groups):
+            events = dig(group, "attributes", "events", "data")
+            if not isinstance(events, list):
+                raise invalid(
+                    "events is required and must be a list.",
+                    pointer=f"/data/attributes/events-bulk-create/data/{gi}/attributes/events/data",
+                )
+        total = sum(len(dig(g, "attributes", "events", "data")) for g in groups)
         if total > MAX_EVENTS_PER_JOB:
             raise ApiError(
                 413,
@@ -452,11 +476,11 @@ class EventsApi(_State):
         for gi, group in enumerate(groups):
             pointer = f"/data/attributes/events-bulk-create/data/{gi}"
             gattrs = require(group, "attributes", dict, f"{pointer}/attributes")
-            profile = gattrs.get("profile", {}).get("data", {}).get("attributes")
-            events = gattrs.get("events", {}).get("data", [])
+            profile = dig(gattrs, "profile", "data", "attributes")
+            events = dig(gattrs, "events", "data")
             for ei, event in enumerate(events):
                 self._event_from(
-                    event.get("attributes"),
+                    dig(event, "attributes"),
                     f"{pointer}/attributes/events/data/{ei}/attributes",
                     profile,
                 )

@@ -3,15 +3,18 @@
 It implements the parts of Klaviyo's API memberkit uses, as Klaviyo documents them:
 
 - auth: ``Authorization: Klaviyo-API-Key <key>`` else 401; keys carry scopes, a
-  missing scope is 403; a missing ``revision`` header is 400;
+  missing scope is 403; a missing, malformed or unknown ``revision`` header (one
+  not in ``KNOWN_REVISIONS``, e.g. ``1999-01-01``) is 400;
 - ``GET /api/profiles`` and ``GET /api/segments/{id}/profiles``: ``page[size]``
   (1..100), opaque cursors with absolute ``links.next``, ``fields[profile]``
   sparse fieldsets, ``filter`` (``greater-than``/``greater-or-equal``/``less-than``/
   ``less-or-equal`` on ``joined_group_at`` or ``created``/``updated``, ``equals`` on
   ``email``; combined with commas or ``and(...)``), ``sort`` on the time field;
 - ``POST /api/profile-bulk-import-jobs`` (413 over 5 MB or 10,000 profiles), jobs that
-  go queued -> processing -> complete, ``GET .../{id}`` and ``.../{id}/import-errors``
-  (invalid emails fail, with the original payload);
+  go queued -> processing -> complete with the server's clock (``clock``, fake in
+  tests), applied when their time comes whether or not anyone polls them,
+  ``GET .../{id}`` and ``.../{id}/import-errors`` (invalid emails fail, with the
+  original payload);
 - ``POST /api/events`` and ``POST /api/event-bulk-create-jobs`` (at most 1,000 events,
   5 MB), deduplicated by ``unique_id``;
 - JSON:API validation with Klaviyo-style error bodies
@@ -19,7 +22,12 @@ It implements the parts of Klaviyo's API memberkit uses, as Klaviyo documents th
 - per-endpoint rate limits (burst per second, steady per minute, sliding windows)
   answered with 429 and an integer ``Retry-After``;
 - latency injected on every request, and scripted faults: status codes (429 storms,
-  500s), slow responses, dropped connections, and jobs that never complete.
+  500s, error bodies that echo the API key), slow responses, dropped connections,
+  and jobs that never complete. Faults fire after the auth, revision and rate-limit
+  checks, as a real server's application errors would;
+- numbers in responses are written from ``Decimal`` exactly (``10.50``), never via float;
+- a bug in the server itself answers 500 and is kept in ``internal_errors`` (the
+  test fixture fails the test on any), instead of dropping the connection.
 
 It holds a million profiles in a few hundred MB (slotted records, sorted key lists).
 
@@ -32,14 +40,12 @@ from __future__ import annotations
 import bisect
 import contextlib
 import itertools
-import json
 import math
-import re
 import socket
 import threading
 import time
-from collections.abc import Iterable
-from decimal import Decimal
+import traceback
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -57,7 +63,9 @@ from tests.servers.klaviyo_model import (
     Profile,
     RateWindow,
     RequestRecord,
+    dumps,
     invalid,
+    revision_problem,
 )
 
 __all__ = ["ALL_SCOPES", "REAL_RATE_LIMITS", "FakeKlaviyo", "Fault", "RequestRecord"]
@@ -76,6 +84,7 @@ class FakeKlaviyo(ProfilesApi, ImportJobsApi, EventsApi):
         job_processing_seconds: float = 0.1,
         revision: str = "2026-07-15",
         window_scale: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api_keys = {
             k: frozenset(v) for k, v in (api_keys or {"pk_test_key": ALL_SCOPES}).items()
@@ -87,6 +96,11 @@ class FakeKlaviyo(ProfilesApi, ImportJobsApi, EventsApi):
         self.revision = revision
         # Shrinks the rate-limit windows (0.01: a "second" of 10 ms, a "minute" of 0.6 s).
         self.window_scale = window_scale
+        # Job progress, rate windows and request times follow ``clock`` (a fake one in
+        # tests); Unix times (created, updated, completed_at) move with it.
+        self.clock = clock
+        self._wall_offset = time.time() - clock()
+        self.internal_errors: list[str] = []
         self.lock = threading.RLock()
         self.profiles: dict[str, Profile] = {}
         self.by_email: dict[str, str] = {}
@@ -95,6 +109,7 @@ class FakeKlaviyo(ProfilesApi, ImportJobsApi, EventsApi):
         # segment id -> sorted (joined_group_at, profile id)
         self.segments: dict[str, list[tuple[float, str]]] = {}
         self.jobs: dict[str, ImportJob] = {}
+        self.pending_jobs: list[ImportJob] = []
         self.events: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.event_jobs: list[str] = []
         self.faults: list[Fault] = []
@@ -107,6 +122,10 @@ class FakeKlaviyo(ProfilesApi, ImportJobsApi, EventsApi):
         self.url = ""
 
     # ----- data ---------------------------------------------------------------
+
+    def wall(self) -> float:
+        """Unix time on the server's clock."""
+        return self.clock() + self._wall_offset
 
     def _new_id(self) -> str:
         return f"01K{next(self._ids):023d}"
@@ -122,7 +141,7 @@ class FakeKlaviyo(ProfilesApi, ImportJobsApi, EventsApi):
     ) -> str:
         """Add a profile (created now unless given) and optionally put it in segments."""
         with self.lock:
-            created = time.time() if created is None else created
+            created = self.wall() if created is None else created
             pid = self._new_id()
             self.profiles[pid] = Profile(pid, email, created, properties)
             self.by_email[email.strip().lower()] = pid
@@ -167,6 +186,11 @@ class FakeKlaviyo(ProfilesApi, ImportJobsApi, EventsApi):
                 members.sort()
 
     def profile_by_email(self, email: str) -> Profile | None:
+        """The profile with this email as Klaviyo holds it now (due jobs applied first)."""
+        self.advance()
+        return self._lookup_email(email)
+
+    def _lookup_email(self, email: str) -> Profile | None:
         pid = self.by_email.get(email.strip().lower())
         return self.profiles.get(pid) if pid else None
 
@@ -271,6 +295,12 @@ class FakeKlaviyo(ProfilesApi, ImportJobsApi, EventsApi):
         path = split.path
         query = parse_qsl(split.query, keep_blank_values=True)
         route, args = self.route_of(method, path)
+        self._authenticate(headers, route)
+        problem = revision_problem(headers.get("revision"))
+        if problem is not None:
+            raise invalid(problem, parameter="revision")
+        self._rate_limit(route)
+        self.advance()
         fault = self._take_fault(route, body)
         if fault is not None:
             if fault.kind == "drop":
@@ -279,20 +309,16 @@ class FakeKlaviyo(ProfilesApi, ImportJobsApi, EventsApi):
                 time.sleep(fault.delay)
             elif fault.kind == "status":
                 extra = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else {}
+                detail = "scripted fault"
+                if fault.echo_key:
+                    detail += f"; request key={headers.get('Authorization', '')}"
                 raise ApiError(
                     fault.status,
                     "throttled" if fault.status == 429 else "error",
                     "Request was throttled." if fault.status == 429 else "A server error occurred.",
-                    "scripted fault",
+                    detail,
                     headers=extra,
                 )
-        self._authenticate(headers, route)
-        revision = headers.get("revision")
-        if not revision:
-            raise invalid("The 'revision' header is required.", parameter="revision")
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}(\.\w+)?", revision):
-            raise invalid(f"Invalid revision {revision!r}.", parameter="revision")
-        self._rate_limit(route)
         if method == "POST":
             ctype = headers.get("Content-Type", "")
             if "application/vnd.api+json" not in ctype and "application/json" not in ctype:
@@ -343,7 +369,7 @@ class FakeKlaviyo(ProfilesApi, ImportJobsApi, EventsApi):
             window = self._windows.get(route)
             if window is None:
                 window = self._windows[route] = RateWindow(*limit, scale=self.window_scale)
-            wait = window.admit(time.monotonic())
+            wait = window.admit(self.clock())
         if wait > 0:
             # Retry-After is whole seconds (of the scaled clock in tests).
             seconds = max(1, math.ceil(wait / self.window_scale))
@@ -357,23 +383,28 @@ class FakeKlaviyo(ProfilesApi, ImportJobsApi, EventsApi):
             )
 
 
-class _Encoder(json.JSONEncoder):
-    def default(self, o: Any) -> Any:
-        if isinstance(o, Decimal):
-            return float(o)  # only in responses; tests compare typed values
-        return super().default(o)
-
-
 class _Handler(BaseHTTPRequestHandler):
     server_state: FakeKlaviyo
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle's algorithm and the client's
+    # delayed ACK every answer on a kept-alive connection would wait ~40 ms.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _serve(self, method: str) -> None:
         fake = self.server_state
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            error = ApiError(400, "parse_error", "Malformed request.", "Invalid Content-Length.")
+            self._record(method, None, error.status, b"")
+            self.close_connection = True
+            self._send(error.status, error.body(), error.headers)
+            return
         if fake.latency:
             time.sleep(fake.latency)
         if length > MAX_BODY_BYTES:
@@ -399,6 +430,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         except ApiError as error:
             status, payload, headers = error.status, error.body(), error.headers
+        except Exception:
+            # A bug in this server, not a fault to script: answer as a real server's
+            # 500 would, and keep the traceback for the fixture to fail the test with.
+            with fake.lock:
+                fake.internal_errors.append(traceback.format_exc())
+            error = ApiError(500, "error", "A server error occurred.", "internal server error")
+            status, payload, headers = error.status, error.body(), error.headers
         # Recorded before answering, so a test that got its answer sees the record.
         self._record(method, None, status, body)
         self._send(status, payload, headers)
@@ -413,7 +451,7 @@ class _Handler(BaseHTTPRequestHandler):
         with fake.lock:
             fake.requests.append(
                 RequestRecord(
-                    time.monotonic(),
+                    fake.clock(),
                     method,
                     self.path,
                     route,
@@ -423,14 +461,16 @@ class _Handler(BaseHTTPRequestHandler):
             )
 
     def _send(self, status: int, payload: dict[str, Any] | None, headers: dict[str, str]) -> None:
-        data = b"" if payload is None else json.dumps(payload, cls=_Encoder).encode()
+        data = b"" if payload is None else dumps(payload)
         self.send_response(status)
         self.send_header("Content-Type", "application/vnd.api+json")
         self.send_header("Content-Length", str(len(data)))
         for name, value in headers.items():
             self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        # A client that timed out has gone: nothing to answer, nothing to report.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.end_headers()
+            self.wfile.write(data)
 
     def do_GET(self) -> None:
         self._serve("GET")

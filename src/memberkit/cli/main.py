@@ -20,12 +20,14 @@ from memberkit.cli import points as points_cli
 from memberkit.cli import tiers as tiers_cli
 from memberkit.cli.common import stderr
 from memberkit.errors import MemberkitError
+from memberkit.secrets import redact
 
 
 def report_error(exc: MemberkitError) -> None:
-    stderr.print(f"[bold red]Error:[/] {exc.message}", markup=True, highlight=False)
+    # Whatever built the message (a server's error body included), no secret reaches stderr.
+    stderr.print(f"[bold red]Error:[/] {redact(exc.message)}", markup=True, highlight=False)
     if exc.hint:
-        stderr.print(f"Hint: {exc.hint}", markup=False)
+        stderr.print(f"Hint: {redact(exc.hint)}", markup=False)
 
 
 class MemberkitGroup(TyperGroup):

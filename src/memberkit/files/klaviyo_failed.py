@@ -6,7 +6,8 @@ row). The cells are the profile's values in the max-value format (an unreadable
 row exactly as read, formula-like cells neutralised as in every CSV we write),
 so after fixing what failed the file can be uploaded again with
 ``memberkit klaviyo upload FILE``. The daily update archives earlier failed
-files like its other outputs.
+files like its other outputs. Every cell is redacted
+(``memberkit.secrets``): a reason can quote a server's error body.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from memberkit.domain.max_value import CSV_COLUMNS
 from memberkit.files.atomic import atomic_open
 from memberkit.files.csv_output import SafeCsvWriter
+from memberkit.secrets import redact
 
 FAILED_FILE_PATTERN = "klaviyo_failed_%s.csv"
 FAILURE_COLUMN = "Failure Reason"
@@ -38,4 +40,5 @@ def write_failed_profiles(path: Path, rows: Sequence[tuple[dict[str, str], str]]
         writer = SafeCsvWriter(fh)
         writer.writerow([*CSV_COLUMNS, FAILURE_COLUMN])
         for cells, reason in rows:
-            writer.writerow([*(cells.get(c, "") for c in CSV_COLUMNS), reason])
+            # A reason may quote a server's error body: never let a secret into the file.
+            writer.writerow([*(redact(cells.get(c, "")) for c in CSV_COLUMNS), redact(reason)])

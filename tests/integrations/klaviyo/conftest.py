@@ -9,6 +9,16 @@ import pytest
 from tests.integrations.klaviyo.helpers import API_KEY, Store, write_store
 from tests.servers.klaviyo_server import FakeKlaviyo
 
+from memberkit.secrets import forget_secrets
+
+
+@pytest.fixture(autouse=True)
+def forget_registered_secrets() -> Iterator[None]:
+    """Each test starts with no registered secret (clients register their key)."""
+    forget_secrets()
+    yield
+    forget_secrets()
+
 
 @pytest.fixture
 def klaviyo() -> Iterator[FakeKlaviyo]:
@@ -29,6 +39,8 @@ def klaviyo() -> Iterator[FakeKlaviyo]:
         yield fake
     finally:
         fake.stop()
+    # A bug in the local server must fail the test, not pass as a retried 500.
+    assert fake.internal_errors == [], fake.internal_errors[0]
 
 
 @pytest.fixture

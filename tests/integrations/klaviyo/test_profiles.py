@@ -162,3 +162,19 @@ def test_a_slice_that_keeps_failing_stops_the_fetch_with_a_clear_error(
         pytest.raises(KlaviyoUnavailableError, match="failed after 4 attempts"),
     ):
         ProfileFetcher(client, ProfileSource("segment", "XVnnDX"), workers=4).fetch()
+
+
+def test_fetched_at_is_the_start_of_the_fetch_by_the_fetchers_clock(klaviyo: FakeKlaviyo) -> None:
+    seed(klaviyo, 250)
+    start = dt.datetime(2026, 11, 22, 6, tzinfo=dt.UTC)
+
+    def clock() -> dt.datetime:
+        # Each page answered moves the clock on an hour: the end is far from the start.
+        return start + dt.timedelta(hours=len(klaviyo.requests))
+
+    with make_client(klaviyo) as client:
+        fetcher = ProfileFetcher(client, ProfileSource("segment", "XVnnDX"), workers=1, clock=clock)
+        index = fetcher.fetch()
+    assert len(klaviyo.requests) == 3
+    assert index.fetched_at == start
+    assert index.full_fetched_at == start

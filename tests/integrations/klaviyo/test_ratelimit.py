@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from tests.integrations.klaviyo.helpers import make_client
 from tests.servers.klaviyo_server import FakeKlaviyo
 
@@ -92,6 +93,8 @@ def test_a_slot_counts_from_its_answer_so_slow_requests_cannot_crowd_a_window() 
     assert clock.now == 1.4
 
 
+# Real threads against the real server's windows: a (scaled) minute of 1.2 s.
+@pytest.mark.slow
 def test_parallel_threads_never_exceed_the_servers_limits(klaviyo: FakeKlaviyo) -> None:
     klaviyo.add_many(1, segment_id="XVnnDX")
     # Windows scaled to a 20 ms "second" and a 1.2 s "minute".

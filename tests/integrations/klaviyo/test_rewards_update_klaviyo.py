@@ -1,9 +1,11 @@
 """End to end: ``memberkit rewards update`` with Klaviyo on, against the local Klaviyo.
 
-The example exports (examples/input/) are run once offline to learn each member's
-max-value row; then Klaviyo holds those members with stale properties, and the
-update must fetch the segment, write only the changed rows, upload exactly them,
-write the upload through to the cache, and on the next run find nothing changed.
+The example exports (examples/input/) are run once offline to learn the members'
+order; then Klaviyo holds those members with stale properties (one of them
+current, in Klaviyo's own spellings), and the update must fetch the segment,
+write only the changed rows, upload exactly them, write the upload through to
+the cache, and on the next run find nothing changed. Expected properties are
+written out by hand (``EXPECTED``), never computed by the code under test.
 """
 
 from __future__ import annotations
@@ -12,17 +14,82 @@ import os
 import shutil
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.integrations.klaviyo.helpers import API_KEY, read_csv
 from tests.servers.klaviyo_server import FakeKlaviyo
 
-from memberkit.domain.max_value import PROPERTY_NAMES, row_from_cells
+from memberkit.domain.max_value import PROPERTY_NAMES
 from memberkit.files.profile_cache import read_profile_index
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 DATE = "2026-11-20"
+
+
+def props(
+    has: bool, code: str, value: str, spend: str, multiple: bool, count: int, balance: str,
+    state: str, created: str,
+) -> dict[str, Any]:  # fmt: skip
+    """Properties as Klaviyo holds them after our upload: JSON true/false, ints, exact numbers."""
+    return {
+        "has_dividends": has,
+        "discount_code": code,
+        "discount_value": Decimal(value),
+        "min_spend": Decimal(spend),
+        "multiple_codes": multiple,
+        "number_of_codes": count,
+        "balance": Decimal(balance),
+        "account_state": state,
+        "MBR_date_created": created,
+    }
+
+
+#: Each example member's properties on 2026-11-20, by hand from the example exports.
+EXPECTED: dict[str, dict[str, Any]] = {
+    "ann.jones@example.com": props(
+        True, "DIV-AB12-CD34", "25.00", "100.00", True, 2, "35.00", "enabled", "2021-03-04"
+    ),
+    "bob.smith@example.com": props(
+        True, "DIV-BOB1-0002", "5.00", "25.00", False, 1, "5.00", "enabled", "2022-07-19"
+    ),
+    "chloé.dubois@example.fr": props(
+        True, "DIV-CHL0-0001", "20.00", "80.00", False, 1, "20.00", "enabled", "2023-01-15"
+    ),
+    "dan.o'brien@example.ie": props(
+        False, "", "0.00", "0.00", False, 0, "0.00", "invited", "2024-02-29"
+    ),
+    "jack@example.com": props(
+        True, "DIV-JCK0-0002", "15.00", "60.00", True, 3, "37.50", "enabled", "2019-11-11"
+    ),
+    "kim@example.com": props(
+        True, "DIV-KIM0-0002", "12.50", "50.00", False, 1, "12.50", "enabled", "2022-02-22"
+    ),
+    "lee@example.com": props(
+        True, "DIV-LEE0-0002", "8.00", "20.00", False, 1, "8.00", "enabled", "2023-08-08"
+    ),
+}
+
+#: Ann as Klaviyo may hold her when she is current: the same values in other
+#: spellings (strings for booleans and money, a whole number and a float for money).
+ANN_CURRENT_IN_KLAVIYO_SPELLINGS: dict[str, Any] = {
+    "has_dividends": "true",
+    "discount_code": "DIV-AB12-CD34",
+    "discount_value": 25,
+    "min_spend": 100.0,
+    "multiple_codes": "True",
+    "number_of_codes": 2.0,
+    "balance": "35.00",
+    "account_state": "enabled",
+    "MBR_date_created": "2021-03-04",
+}
+
+
+def typed(properties: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Each value with its type and spelling: ``True`` is not ``1``, ``10.5`` not ``10.50``."""
+    return {k: (type(v).__name__, str(v)) for k, v in properties.items()}
 
 
 def run(store: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -73,15 +140,19 @@ def offline_rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, str
     result = run(offline, env)
     assert result.returncode == 0, result.stderr
     rows = read_csv(offline / "output" / f"max_value_{DATE}.csv")
-    assert len(rows) >= 3
+    assert [r["Email"].strip().lower() for r in rows] == list(EXPECTED)
     return rows
 
 
 def seed_segment(fake: FakeKlaviyo, rows: list[dict[str, str]], segment: str) -> None:
-    """Every member in Klaviyo with stale properties, except the first, which is current."""
-    for i, row in enumerate(rows):
-        props = row_from_cells(row).properties() if i == 0 else {"balance": 0, "other": "kept"}
-        fake.add_profile(row["Email"].strip().lower(), props, segments=[segment])
+    """Every member in Klaviyo with stale properties, except Ann, who is current."""
+    for row in rows:
+        email = row["Email"].strip().lower()
+        current = email == "ann.jones@example.com"
+        stale = {"balance": 0, "other": "kept"}
+        fake.add_profile(
+            email, ANN_CURRENT_IN_KLAVIYO_SPELLINGS if current else stale, segments=[segment]
+        )
 
 
 def test_update_fetches_uploads_the_changed_profiles_and_caches_them(
@@ -93,14 +164,16 @@ def test_update_fetches_uploads_the_changed_profiles_and_caches_them(
     assert result.returncode == 0, result.stderr
 
     written = read_csv(store / "output" / f"max_value_{DATE}.csv")
-    # The current member is skipped as unchanged; everyone else is written.
-    assert [r["Email"] for r in written] == [r["Email"] for r in offline_rows[1:]]
+    # Ann is current (in other spellings) and skipped as unchanged; everyone else is written.
+    assert [r["Email"].lower() for r in written] == list(EXPECTED)[1:]
     assert len(klaviyo.requests_to("profile-bulk-import-jobs:create", 202)) == 1
-    for row in offline_rows:
-        profile = klaviyo.profile_by_email(row["Email"])
+    ann = klaviyo.profile_by_email("ann.jones@example.com")
+    assert ann is not None and ann.properties == ANN_CURRENT_IN_KLAVIYO_SPELLINGS  # not sent
+    for email, expected in list(EXPECTED.items())[1:]:
+        profile = klaviyo.profile_by_email(email)
         assert profile is not None
         stored = {k: v for k, v in profile.properties.items() if k in PROPERTY_NAMES}
-        assert stored == row_from_cells(row).properties(), row["Email"]
+        assert typed(stored) == typed(expected), email
     assert klaviyo.profile_by_email(offline_rows[1]["Email"]).properties["other"] == "kept"  # type: ignore[union-attr]
 
     cache = read_profile_index(store / "cache" / "klaviyo_segment_XVnnDX.json")
@@ -173,3 +246,23 @@ def test_refresh_cache_fetches_again(
     fetches = len(klaviyo.requests_to("segments:profiles"))
     assert run(store, env, "--refresh-cache").returncode == 0
     assert len(klaviyo.requests_to("segments:profiles")) > fetches
+
+
+def test_a_key_echoed_by_klaviyo_is_redacted_in_stderr_log_and_failed_file(
+    klaviyo: FakeKlaviyo, store: Path, offline_rows: list[dict[str, str]]
+) -> None:
+    key = "pk_live_9d1e6b2a4c7f40e8b3a5c0d2e4f6a8b1"
+    klaviyo.api_keys[key] = klaviyo.api_keys[API_KEY]
+    (store / "config" / "api.env").write_text(f"KLAVIYO_PRIVATE_KEY={key}\n")
+    seed_segment(klaviyo, offline_rows, "XVnnDX")
+    klaviyo.add_fault("status", "profile-bulk-import-jobs:create", status=400, echo_key=True)
+    result = run(store, klaviyo_env(klaviyo))
+    assert result.returncode == 3, result.stderr
+    failed_path = store / "output" / f"klaviyo_failed_{DATE}.csv"
+    failed = read_csv(failed_path)
+    assert len(failed) == len(offline_rows) - 1
+    assert all("key=Klaviyo-API-Key ****" in r["Failure Reason"] for r in failed)
+    log = (store / "logs" / "process.log").read_text()
+    assert "key=Klaviyo-API-Key ****" in result.stderr and "key=Klaviyo-API-Key ****" in log
+    for text in (result.stdout, result.stderr, log, failed_path.read_text()):
+        assert key not in text

@@ -147,3 +147,22 @@ def test_a_429_storm_while_fetching_is_waited_out(klaviyo: FakeKlaviyo, store: S
     result = get_profile_index(store.settings(), now=lambda: at(0))
     assert len(result.index.profiles) == 300
     assert len(klaviyo.requests_to("segments:profiles", 429)) == 3
+
+
+def test_the_cache_age_counts_from_the_start_of_its_fetch(
+    klaviyo: FakeKlaviyo, store: Store
+) -> None:
+    klaviyo.add_many(250, segment_id="XVnnDX")
+    settings = store.settings(**{"klaviyo.fetch_workers": 1})
+
+    def now() -> dt.datetime:
+        # A slow fetch: ten minutes pass with every request Klaviyo answers.
+        return at(0) + dt.timedelta(minutes=10 * len(klaviyo.requests))
+
+    first = get_profile_index(settings, now=now)
+    assert len(klaviyo.requests) == 3  # three pages: the clock moved 30 minutes meanwhile
+    assert first.index.fetched_at == at(0)
+    assert read_profile_index(first.path).fetched_at == at(0)
+    # 23.5 hours after the fetch ended, but 24 after it started: stale (cache_ttl is 24 h).
+    stale = get_profile_index(settings, now=lambda: at(24))
+    assert stale.origin == "fetched"

@@ -5,11 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from tests.integrations.klaviyo.helpers import (
+    API_KEY,
+    SleepRecorder,
     Store,
     make_client,
     max_value_row,
@@ -17,11 +21,11 @@ from tests.integrations.klaviyo.helpers import (
     write_max_value_csv,
     write_store,
 )
-from tests.servers.klaviyo_server import FakeKlaviyo
+from tests.servers.klaviyo_server import ALL_SCOPES, FakeKlaviyo
 
 from memberkit.domain.max_value import PROPERTY_NAMES
 from memberkit.files.profile_cache import ProfileIndex, read_profile_index, write_profile_index
-from memberkit.integrations.klaviyo import KlaviyoAuthError, ProfileUpdate
+from memberkit.integrations.klaviyo import KlaviyoAuthError, ProfileUpdate, RetryPolicy
 from memberkit.integrations.klaviyo.upload import plan_chunks
 from memberkit.services.klaviyo.sync import upload_max_value_csv
 
@@ -29,7 +33,27 @@ TODAY = dt.date(2026, 11, 22)
 
 
 def expected_properties(n: int) -> dict[str, object]:
-    return max_value_row(n).properties()
+    """What Klaviyo holds after uploading ``max_value_row(n)``, spelled out by hand.
+
+    JSON booleans and integers, money as the exact number sent (``10.50``, read
+    back as ``Decimal("10.50")``), ``""`` for empty text.
+    """
+    return {
+        "has_dividends": n % 2 == 0,
+        "discount_code": f"DIV-{n:04d}" if n % 2 == 0 else "",
+        "discount_value": Decimal("10.50"),
+        "min_spend": Decimal("50.00"),
+        "multiple_codes": n % 3 == 0,
+        "number_of_codes": n % 5,
+        "balance": Decimal("10.50"),
+        "account_state": "enabled",
+        "MBR_date_created": "" if n % 4 == 0 else "2021-03-04",
+    }
+
+
+def typed(properties: dict[str, object]) -> dict[str, tuple[str, str]]:
+    """Each value with its type and spelling: ``True`` is not ``1``, ``10.5`` not ``10.50``."""
+    return {k: (type(v).__name__, str(v)) for k, v in properties.items()}
 
 
 def uploaded(fake: FakeKlaviyo, email: str) -> dict[str, object]:
@@ -55,13 +79,8 @@ def test_uploaded_profiles_equal_the_max_value_csv(
     # chunk_size = 50 -> 3 jobs
     assert len(klaviyo.requests_to("profile-bulk-import-jobs:create", 202)) == 3
     for n, row in enumerate(rows):
-        got = uploaded(klaviyo, row.email)
-        want = expected_properties(n)
-        assert got == want, row.email
         # JSON types on the wire: booleans, integers, exact numbers, "" for empty text.
-        assert type(got["has_dividends"]) is bool
-        assert type(got["number_of_codes"]) is int
-        assert got["balance"] == Decimal("10.50")
+        assert typed(uploaded(klaviyo, row.email)) == typed(expected_properties(n)), row.email
     assert klaviyo.profile_by_email(rows[0].email).properties["other"] == "kept"  # type: ignore[union-attr]
     body = klaviyo.requests_to("profile-bulk-import-jobs:create")[0].body.decode()
     assert '"balance":10.50' in body and '"MBR_date_created":""' in body
@@ -109,36 +128,6 @@ def test_server_refuses_over_10000_profiles_or_5_megabytes(klaviyo: FakeKlaviyo)
         assert caught.value.status == 413
 
 
-def test_jobs_go_queued_then_processing_then_complete(klaviyo: FakeKlaviyo) -> None:
-    import time
-
-    from memberkit.integrations.klaviyo import Endpoint
-
-    klaviyo.job_queued_seconds = 0.2
-    klaviyo.job_processing_seconds = 0.2
-    body = {
-        "data": {
-            "type": "profile-bulk-import-job",
-            "attributes": {
-                "profiles": {
-                    "data": [{"type": "profile", "attributes": {"email": "a@example.com"}}]
-                }
-            },
-        }
-    }
-    with make_client(klaviyo) as client:
-        job = client.post(Endpoint.BULK_IMPORT_CREATE, "/api/profile-bulk-import-jobs", body)
-        job_id = job["data"]["id"]
-        assert job["data"]["attributes"]["status"] == "queued"
-        time.sleep(0.25)
-        status = client.get(Endpoint.BULK_IMPORT_GET, f"/api/profile-bulk-import-jobs/{job_id}")
-        assert status["data"]["attributes"]["status"] == "processing"
-        time.sleep(0.2)
-        status = client.get(Endpoint.BULK_IMPORT_GET, f"/api/profile-bulk-import-jobs/{job_id}")
-        assert status["data"]["attributes"]["status"] == "complete"
-        assert status["data"]["attributes"]["completed_count"] == 1
-
-
 def test_invalid_emails_come_back_as_import_errors_in_the_failed_file(
     klaviyo: FakeKlaviyo, store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -163,7 +152,7 @@ def test_invalid_emails_come_back_as_import_errors_in_the_failed_file(
         {"kind": "status", "status": 500, "times": 2},
         {"kind": "status", "status": 503, "times": 1},
         {"kind": "drop", "times": 2},
-        {"kind": "slow", "delay": 1.3, "times": 1},
+        {"kind": "slow", "delay": 0.5, "times": 1},
     ],
     ids=["429-storm", "500s", "503", "dropped-connections", "slow-response"],
 )
@@ -178,11 +167,18 @@ def test_transient_faults_are_retried_and_nothing_is_lost(
     klaviyo.add_fault(route="profile-bulk-import-jobs:get", **fault)  # type: ignore[arg-type]
     rows = [max_value_row(n) for n in range(120)]
     csv_path = write_max_value_csv(tmp_path / "output" / "max_value_2026-11-22.csv", rows)
-    with caplog.at_level(logging.INFO, logger="memberkit"):
-        result = upload(store, csv_path)
+    sleep = SleepRecorder()
+    # The client of the settings, with its back-off waits recorded instead of slept.
+    client = make_client(
+        klaviyo, sleep=sleep, retry=RetryPolicy(limit=3, delay_ms=10), timeout_seconds=0.3
+    )
+    with caplog.at_level(logging.INFO, logger="memberkit"), client:
+        result = upload(store, csv_path, client=client)
     assert result.failed == 0 and result.uploaded == 120  # type: ignore[attr-defined]
     for n, row in enumerate(rows):
-        assert uploaded(klaviyo, row.email) == expected_properties(n)
+        assert typed(uploaded(klaviyo, row.email)) == typed(expected_properties(n))
+    if fault.get("status") == 429:
+        assert sleep.waits[:2] == [1.0, 1.0]  # Retry-After: 1, honoured, never slept for real
     assert "retry 1 of 3" in caplog.text  # each fault is logged as it is retried
     assert (
         "3 jobs submitted (3 complete, 0 unfinished, 0 refused), 120 profiles uploaded, 0 failed"
@@ -226,6 +222,8 @@ def test_a_rejected_chunk_fails_with_klaviyos_detail(
     assert all("scripted fault" in r["Failure Reason"] for r in failed)
 
 
+# Waits out a real 1 s job timeout: the settings path has no clock to inject.
+@pytest.mark.slow
 def test_a_job_that_never_completes_is_reported_unfinished(
     klaviyo: FakeKlaviyo, tmp_path: Path
 ) -> None:
@@ -302,3 +300,100 @@ def test_rows_that_cannot_be_read_are_listed_and_the_rest_uploaded(
     failed = read_csv(result.failed_path)  # type: ignore[attr-defined]
     assert "discount_value" in failed[0]["Failure Reason"]
     assert "Email is empty" in failed[1]["Failure Reason"]
+
+
+def test_a_hand_written_file_goes_out_in_klaviyos_types(
+    klaviyo: FakeKlaviyo, store: Store, tmp_path: Path
+) -> None:
+    csv_path = tmp_path / "max_value_2026-11-22.csv"
+    csv_path.write_text(
+        "Email,has_dividends,discount_code,discount_value,min_spend,multiple_codes,"
+        "number_of_codes,balance,account_state,MBR_date_created\r\n"
+        "ann@example.com,TRUE,DIV-AB12-CD34,10,50.0,false,2,35.5,enabled,2021-03-04\r\n"
+        "bob@example.com,false,,0,0.00,False,0,0.00,invited,\r\n",
+        encoding="utf-8",
+    )
+    klaviyo.add_profile("bob@example.com", {"balance": "12.00", "first_order": "kept"})
+    klaviyo.record_bodies = True
+    result = upload(store, csv_path)
+    assert result.failed == 0 and result.uploaded == 2  # type: ignore[attr-defined]
+    body = klaviyo.requests_to("profile-bulk-import-jobs:create")[0].body.decode()
+    assert (
+        '"properties":{"has_dividends":true,"discount_code":"DIV-AB12-CD34",'
+        '"discount_value":10.00,"min_spend":50.00,"multiple_codes":false,'
+        '"number_of_codes":2,"balance":35.50,"account_state":"enabled",'
+        '"MBR_date_created":"2021-03-04"}'
+    ) in body
+    assert typed(uploaded(klaviyo, "ann@example.com")) == typed(
+        {
+            "has_dividends": True,
+            "discount_code": "DIV-AB12-CD34",
+            "discount_value": Decimal("10.00"),
+            "min_spend": Decimal("50.00"),
+            "multiple_codes": False,
+            "number_of_codes": 2,
+            "balance": Decimal("35.50"),
+            "account_state": "enabled",
+            "MBR_date_created": "2021-03-04",
+        }
+    )
+    bob = klaviyo.profile_by_email("bob@example.com")
+    assert bob is not None
+    assert typed(bob.properties) == typed(
+        {
+            "balance": Decimal("0.00"),
+            "first_order": "kept",
+            "has_dividends": False,
+            "discount_code": "",
+            "discount_value": Decimal("0.00"),
+            "min_spend": Decimal("0.00"),
+            "multiple_codes": False,
+            "number_of_codes": 0,
+            "account_state": "invited",
+            "MBR_date_created": "",
+        }
+    )
+
+
+class FakeTime:
+    """One clock for the server, the client's limiter and back-off, and the uploader."""
+
+    def __init__(self) -> None:
+        self.now = 5000.0
+        self.lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.now += seconds
+        time.sleep(0)  # let the other threads run; the waiting itself is fake
+
+
+def test_a_job_that_never_completes_is_unfinished_after_its_15_minute_timeout_in_fake_time() -> (
+    None
+):
+    from memberkit.integrations.klaviyo import BulkProfileUploader, RateLimiter
+
+    clock = FakeTime()
+    with FakeKlaviyo(api_keys={API_KEY: ALL_SCOPES}, clock=clock) as fake:
+        fake.add_fault("never_complete", match=b'"member0@example.com"')
+        updates = [
+            ProfileUpdate(n, f"member{n}@example.com", {"balance": Decimal("1.00")})
+            for n in range(60)
+        ]
+        limiter = RateLimiter(clock=clock, sleep=clock.sleep)
+        with make_client(fake, sleep=clock.sleep, limiter=limiter) as client:
+            uploader = BulkProfileUploader(
+                client, chunk_size=50, job_timeout_seconds=900, clock=clock, sleep=clock.sleep
+            )
+            report = uploader.upload(updates)
+        assert fake.internal_errors == []
+    assert report.jobs_completed == 1 and report.jobs_unfinished == 1
+    assert len(report.uploaded) == 10 and len(report.failed) == 50
+    assert all("still processing after 900 s" in f.reason for f in report.failed)
+    polls = [r.at for r in fake.requests_to("profile-bulk-import-jobs:get")]
+    # Polled with a growing interval (2 s, then x1.5, at most 15 s) up to the deadline.
+    assert polls[-1] - polls[0] >= 890
+    assert len(polls) < 900 / 2

@@ -3,11 +3,16 @@
 Every call names its ``Endpoint`` so the client can wait for that endpoint's
 rate-limit slot, and so a 403 can say which scope the key is missing.
 
-Retries (``RetryPolicy``): a 429 waits for its ``Retry-After`` (integer seconds);
-5xx responses, timeouts and dropped connections back off from ``delay_ms``,
-doubling, up to ``limit`` retries, then raise ``KlaviyoUnavailableError``.
-A 401/403 raises ``KlaviyoAuthError`` at once; any other 4xx raises
-``KlaviyoRequestError`` carrying Klaviyo's error detail.
+Retries (``RetryPolicy``): a 429 waits for its ``Retry-After`` (integer seconds,
+at most ``MAX_RETRY_AFTER_SECONDS``); 5xx responses, timeouts, refused and
+dropped connections back off from ``delay_ms``, doubling, up to ``limit``
+retries, then raise ``KlaviyoUnavailableError`` whose hint fits the last
+failure: a network fault points at ``klaviyo.base_url`` and the network, a 429
+at the rate limits, a 5xx at Klaviyo. A 401/403 raises ``KlaviyoAuthError`` at
+once; any other 4xx raises ``KlaviyoRequestError`` carrying Klaviyo's error detail.
+
+The key is registered with ``memberkit.secrets`` when the client is made, so it
+is redacted from every message, log line and file, even when a server echoes it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from memberkit.integrations.klaviyo.errors import (
 )
 from memberkit.integrations.klaviyo.jsonapi import dumps_bytes
 from memberkit.integrations.klaviyo.ratelimit import REQUIRED_SCOPES, Endpoint, RateLimiter
+from memberkit.secrets import redact, register_secret
 
 log = logging.getLogger("memberkit.klaviyo")
 
@@ -73,8 +79,10 @@ class KlaviyoClient:
         max_connections: int = 32,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        register_secret(api_key.reveal())
         self.base_url = base_url.rstrip("/")
         self.revision = revision
+        self.timeout_seconds = timeout_seconds
         self.retry = retry or RetryPolicy()
         self.limiter = limiter or RateLimiter()
         self._sleep = sleep
@@ -151,7 +159,7 @@ class KlaviyoClient:
                     if str(failure)
                     else (type(failure).__name__)
                 )
-                wait = self._retry_wait(attempt, what, problem, None)
+                wait = self._retry_wait(attempt, what, problem, None, self._network_hint(failure))
                 attempt += 1
                 self._sleep(wait)
                 continue
@@ -176,24 +184,47 @@ class KlaviyoClient:
                     self._count("rate_limited")
                 retry_after = _retry_after(response) if status == 429 else None
                 problem = f"HTTP {status} {_detail(response)}".rstrip()
-                wait = self._retry_wait(attempt, what, problem, retry_after)
+                hint = _RATE_LIMITED_HINT if status == 429 else _SERVER_ERROR_HINT
+                wait = self._retry_wait(attempt, what, problem, retry_after, hint)
                 attempt += 1
                 self._sleep(wait)
                 continue
+            errors = _errors(response)
             raise KlaviyoRequestError(
                 f"Klaviyo rejected {what} (HTTP {status}): {_detail(response)}",
                 status=status,
-                errors=_errors(response),
+                errors=errors,
+                hint=_request_hint(errors, self.revision),
             )
 
+    def _network_hint(self, failure: httpx.HTTPError) -> str:
+        """What to check when no HTTP answer came back: the address, the network, the timeout."""
+        if isinstance(failure, httpx.TimeoutException):
+            return (
+                f"{self.base_url} did not answer within klaviyo.timeout_seconds "
+                f"({self.timeout_seconds:g} s): check the network, or raise "
+                "klaviyo.timeout_seconds if Klaviyo is only slow"
+            )
+        if isinstance(failure, httpx.ConnectError):
+            # Refused, unknown host (DNS) and TLS failures all end here.
+            return (
+                f"could not connect to {self.base_url}: check klaviyo.base_url "
+                "(normally https://a.klaviyo.com) and the network (DNS, proxy, firewall, "
+                "TLS certificates)"
+            )
+        return (
+            f"the connection to {self.base_url} broke before an answer: check the network "
+            "(proxy, firewall) and klaviyo.base_url; try again later"
+        )
+
     def _retry_wait(
-        self, attempt: int, what: str, problem: str, retry_after: float | None
+        self, attempt: int, what: str, problem: str, retry_after: float | None, hint: str
     ) -> float:
+        problem = redact(problem)
         if attempt >= self.retry.limit:
             raise KlaviyoUnavailableError(
                 f"Klaviyo {what} failed after {attempt + 1} attempts: {problem}",
-                hint="Klaviyo may be down or the account rate-limited; try again later "
-                "(klaviyo_upload.retry_limit and retry_delay_ms control the retries)",
+                hint=f"{hint} ({_RETRY_SETTINGS})",
             )
         self._count("retries")
         wait = retry_after if retry_after is not None else self.retry.backoff(attempt + 1)
@@ -206,6 +237,26 @@ class KlaviyoClient:
             wait,
         )
         return wait
+
+
+_RETRY_SETTINGS = "klaviyo_upload.retry_limit and retry_delay_ms control the retries"
+_RATE_LIMITED_HINT = (
+    "Klaviyo kept answering 429 (rate limited): another integration may be using the "
+    "account's quota; try again later"
+)
+_SERVER_ERROR_HINT = "Klaviyo answered with server errors: it may be down; try again later"
+
+
+def _request_hint(errors: list[dict[str, Any]], revision: str) -> str | None:
+    """A hint for a refused request when Klaviyo says which setting is at fault."""
+    for error in errors:
+        source = error.get("source")
+        if isinstance(source, dict) and source.get("parameter") == "revision":
+            return (
+                f"klaviyo.revision is {revision!r}: set it to a revision Klaviyo supports "
+                "(a date like 2026-07-15, see Klaviyo's API changelog)"
+            )
+    return None
 
 
 def _path_of(url: str) -> str:
@@ -241,8 +292,9 @@ def _detail(response: httpx.Response) -> str:
     try:
         body = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return response.text[:200]
-    return error_detail(body) or response.text[:200]
+        return redact(response.text)[:200]
+    # Redacted before cutting, so a key cut in half cannot slip through.
+    return error_detail(body) or redact(response.text)[:200]
 
 
 def _retry_after(response: httpx.Response) -> float:

@@ -8,7 +8,10 @@ The hierarchy::
         ├── KlaviyoRequestError      another 4xx: Klaviyo refused this request; its detail is kept
         └── KlaviyoUnavailableError  429/5xx/timeouts/dropped connections after every retry
 
-The API key never appears in any of these messages.
+The API key never appears in any of these messages: every message, hint and
+error detail is redacted (``memberkit.secrets.redact``) when the error is made,
+so a server that echoes the key in its error body cannot put it on stderr or
+into the failed-profiles file.
 """
 
 from __future__ import annotations
@@ -16,10 +19,14 @@ from __future__ import annotations
 from typing import Any
 
 from memberkit.errors import MemberkitError
+from memberkit.secrets import redact, redact_data
 
 
 class KlaviyoError(MemberkitError):
     """A Klaviyo API call failed."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(redact(message), hint=None if hint is None else redact(hint))
 
 
 class KlaviyoAuthError(KlaviyoError):
@@ -39,7 +46,7 @@ class KlaviyoRequestError(KlaviyoError):
     ) -> None:
         super().__init__(message, hint=hint)
         self.status = status
-        self.errors = errors or []
+        self.errors: list[dict[str, Any]] = redact_data(errors or [])
 
 
 class KlaviyoUnavailableError(KlaviyoError):
@@ -47,7 +54,7 @@ class KlaviyoUnavailableError(KlaviyoError):
 
 
 def error_detail(body: Any) -> str:
-    """One line from a JSON:API error body: ``code: detail (source)`` for each error."""
+    """One line from a JSON:API error body: ``code: detail (source)`` for each error, redacted."""
     if not isinstance(body, dict) or not isinstance(body.get("errors"), list):
         return ""
     parts = []
@@ -64,4 +71,5 @@ def error_detail(body: Any) -> str:
             if where:
                 text += f" (at {where})"
         parts.append(text)
-    return "; ".join(p for p in parts if p)
+    # Bodies come from the server: redact whatever secret it may have echoed.
+    return redact("; ".join(p for p in parts if p))

@@ -100,6 +100,10 @@ class FetchStats:
 ProfileRow = tuple[str, str, dict[str, Any]]  # (lower-cased email, id, nine properties)
 
 
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 def _stamp(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -138,6 +142,7 @@ class ProfileFetcher:
         *,
         workers: int = 8,
         on_page: Callable[[int], None] | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         if source.mode == "segment" and not source.segment_id:
             raise ValueError("a segment source needs a segment id")
@@ -145,14 +150,20 @@ class ProfileFetcher:
         self.source = source
         self.workers = max(1, workers)
         self.on_page = on_page
+        self._clock = clock or _utcnow
         self.stats = FetchStats()
         self._lock = threading.Lock()
 
     # -- public --------------------------------------------------------------
 
     def fetch(self, *, now: dt.datetime | None = None) -> ProfileIndex:
-        """A full index; ``fetched_at`` is the start of the fetch."""
-        started = now or dt.datetime.now(dt.UTC)
+        """A full index; ``fetched_at`` is the start of the fetch (``now``, else the clock).
+
+        The start, not the end: a profile that changed while a long fetch ran may
+        have been read before the change, so the index is only as new as its start
+        (and the next incremental refresh must ask from there).
+        """
+        started = now or self._clock()
         slices = self._plan_full()
         rows = self._run(slices)
         index = ProfileIndex(
@@ -168,7 +179,7 @@ class ProfileFetcher:
         """``cached`` plus every profile updated since it was fetched (``all`` mode only)."""
         if self.source.mode != "all":
             raise ValueError("incremental refresh is only possible for all profiles")
-        started = now or dt.datetime.now(dt.UTC)
+        started = now or self._clock()
         since = cached.fetched_at
         count = max(1, self.workers * 2)
         # Slices of the updated-since window; the last one has no upper bound.

@@ -157,11 +157,18 @@ class RateLimiter:
         margin: float = 0.05,
         steady_margin: float = 0.2,
         scale: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         table = RATE_LIMITS if limits is None else {**RATE_LIMITS, **limits}
         self._limiters = {
             endpoint: SlidingWindowLimiter(
-                limit, margin=margin, steady_margin=steady_margin, scale=scale
+                limit,
+                margin=margin,
+                steady_margin=steady_margin,
+                scale=scale,
+                clock=clock,
+                sleep=sleep,
             )
             for endpoint, limit in table.items()
         }

@@ -178,6 +178,7 @@ class BulkProfileUploader:
         submit_workers: int = 4,
         poll_workers: int = 4,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
         self.chunk_size = chunk_size
@@ -186,7 +187,10 @@ class BulkProfileUploader:
         self.max_poll_interval = max(max_poll_interval_seconds, poll_interval_seconds)
         self.submit_workers = max(1, submit_workers)
         self.poll_workers = max(1, poll_workers)
+        # Job deadlines and poll times follow ``clock``; idle waits go through ``sleep``
+        # (a fake pair in tests runs a 15-minute job timeout in no real time).
         self._clock = clock
+        self._sleep = sleep
 
     def plan(self, profiles: Sequence[ProfileUpdate]) -> tuple[list[Chunk], list[FailedProfile]]:
         return plan_chunks(profiles, chunk_size=self.chunk_size)
@@ -236,7 +240,7 @@ class BulkProfileUploader:
                 if not submitting and done.empty() and not pending:
                     break
                 self._poll_due(pending, report, pool)
-                time.sleep(self._idle_seconds(pending, submitting))
+                self._sleep(self._idle_seconds(pending, submitting))
         if report.fatal is not None:
             for chunk in source:  # never sent: listed, nothing lost
                 report.jobs_planned += 1
