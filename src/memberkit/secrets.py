@@ -72,9 +72,7 @@ def redact_data(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {
-            redact(str(k)) if isinstance(k, str) else k: redact_data(v) for k, v in value.items()
-        }
+        return {redact(k) if isinstance(k, str) else k: redact_data(v) for k, v in value.items()}
     if isinstance(value, list):
         return [redact_data(v) for v in value]
     return value
