@@ -269,11 +269,11 @@ def run_one(
         db = open_database(url)
         members = read_members(folder)
         started = time.perf_counter()
-        upsert_members_from_export(db, records=members, now=NOW)
+        upsert_members_from_export(db, actor="test:suite", records=members, now=NOW)
         result["mirror_create_s"] = time.perf_counter() - started
         changed = read_members(folder, changed_every=10)
         started = time.perf_counter()
-        upserted = upsert_members_from_export(db, records=changed, now=NOW)
+        upserted = upsert_members_from_export(db, actor="test:suite", records=changed, now=NOW)
         result["mirror_update_s"] = time.perf_counter() - started
         result["members"] = len(members)
         result["mirror_updated"] = upserted.updated
@@ -281,7 +281,7 @@ def run_one(
         for name in ("credits", "debits"):
             postings = read_postings(folder, name, ids, keys)
             started = time.perf_counter()
-            outcome = post_bulk(db, postings=postings, zone=ZONE, now=NOW)
+            outcome = post_bulk(db, actor="test:suite", postings=postings, zone=ZONE, now=NOW)
             result[f"{name}_s"] = time.perf_counter() - started
             result[f"{name}"] = outcome.posted
             print(

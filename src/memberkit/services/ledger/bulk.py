@@ -18,13 +18,8 @@ from memberkit.clock import utcnow
 from memberkit.domain.ledger import EntryContent, check_source, to_utc
 from memberkit.errors import MemberkitError, UsageError
 from memberkit.store.database import Database
-from memberkit.store.ledger_book import (
-    LedgerBook,
-    NewEntry,
-    check_replay,
-    content_of,
-    find_keys,
-)
+from memberkit.store.ledger_book import NewEntry, check_replay, content_of, find_keys
+from memberkit.store.unit_of_work import UnitOfWork, unit_of_work
 
 
 @dataclass(frozen=True)
@@ -53,10 +48,12 @@ class BulkResult:
 
 
 def post_bulk(
-    db: Database,
+    db: Database | None = None,
     *,
+    uow: UnitOfWork | None = None,
+    actor: str | None = None,
     postings: Iterable[BulkPosting],
-    zone: ZoneInfo,
+    zone: ZoneInfo | None = None,
     allow_negative: bool = False,
     now: dt.datetime | None = None,
     batch_size: int = 20_000,
@@ -71,12 +68,14 @@ def post_bulk(
     moment = now or utcnow()
     posted = replayed = expired = 0
     ids: list[int] = []
-    with db.write() as session:
+    with unit_of_work(uow, db, actor=actor, zone=zone, now=moment) as work:
+        session = work.session
+        zone = work.zone
         batch: list[BulkPosting] = []
         position = 0
         # One book for the whole call: members stay locked (and their state
         # current) until commit, so later batches need not load them again.
-        book = LedgerBook(session, db, zone=zone, now=moment)
+        book = work.book
 
         def run(batch: Sequence[BulkPosting], first: int) -> None:
             nonlocal posted, replayed, expired
@@ -151,7 +150,7 @@ def post_bulk(
                 posted += 1
                 if keep_ids:
                     ids.append(row["id"])
-            book.flush(balances=False)
+            work.flush(balances=False)
 
         for posting in postings:
             batch.append(posting)
@@ -161,5 +160,5 @@ def post_bulk(
                 batch = []
         if batch:
             run(batch, position)
-        book.flush()
+        work.flush()
     return BulkResult(posted, replayed, expired, ids)

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from memberkit.clock import utcnow
+from memberkit.domain.events import PROFILE_UPDATED, MemberIdentity, json_value
 from memberkit.domain.members import MemberRecord, email_key, parse_member_ref
 from memberkit.errors import NotFoundError, UsageError
-from memberkit.store.bulk import chunked
+from memberkit.store.bulk import chunked, insert_rows
 from memberkit.store.database import Database
-from memberkit.store.models import Member, Tier, TierChange
+from memberkit.store.models import Member, ProfileChange, Tier, TierChange
+from memberkit.store.unit_of_work import UnitOfWork, unit_of_work
 
 MemberRef = str | int
 """A member as callers name one: an email or Shopify id (str), or the internal id (int)."""
@@ -42,21 +45,30 @@ def find_member(session: Session, ref: MemberRef) -> Member:
 
 
 def create_member(
-    db: Database,
+    db: Database | None = None,
     *,
+    uow: UnitOfWork | None = None,
+    actor: str | None = None,
     email: str | None,
     shopify_id: str | None = None,
     first_name: str | None = None,
     last_name: str | None = None,
     now: dt.datetime | None = None,
 ) -> int:
-    """Add one member and return their internal id (imports use ``upsert_members_from_export``)."""
+    """Add one member and return their internal id (imports use ``upsert_members_from_export``).
+
+    Writes the member's ``profile_changes`` row (nothing before) and a
+    ``profile/updated`` event with ``created`` true, in the same unit of work.
+    """
     if not email and not shopify_id:
         raise UsageError("a member needs an email or a Shopify customer id")
-    moment = now or utcnow()
-    with db.write() as session:
+    with unit_of_work(uow, db, actor=actor, now=now) as work:
+        session = work.session
+        moment = work.now
         if email and session.scalar(select(Member.id).where(Member.email_key == email_key(email))):
             raise UsageError(f"a member with email {email!r} already exists")
+        if shopify_id and session.scalar(select(Member.id).where(Member.shopify_id == shopify_id)):
+            raise UsageError(f"a member with Shopify customer id {shopify_id} already exists")
         member = Member(
             email=email.strip() if email else None,
             email_key=email_key(email) if email else None,
@@ -73,7 +85,71 @@ def create_member(
         )
         session.add(member)
         session.flush()
+        after = {
+            name: getattr(member, name)
+            for name in ("shopify_id", "email", "first_name", "last_name")
+            if getattr(member, name) is not None
+        }
+        record_profile_changes(
+            work, [ProfileDiff(member.id, member.email, member.shopify_id, {}, after, True)]
+        )
         return member.id
+
+
+@dataclass(frozen=True)
+class ProfileDiff:
+    """One member's changed profile fields: values before (absent: new) and after."""
+
+    member_id: int
+    email: str | None
+    shopify_id: str | None
+    before: dict[str, Any]
+    after: dict[str, Any]
+    created: bool = False
+
+
+def _json_values(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: json_value(value) for name, value in values.items()}
+
+
+def record_profile_changes(work: UnitOfWork, diffs: Sequence[ProfileDiff]) -> None:
+    """Write a ``profile_changes`` row and a ``profile/updated`` event per diff, in bulk.
+
+    The history row keeps the previous values of exactly the changed fields, so
+    an import (one batch) can be undone field by field.
+    """
+    if not diffs:
+        return
+    rows = [
+        {
+            "member_id": d.member_id,
+            "before": json.dumps(_json_values(d.before), sort_keys=True, ensure_ascii=False),
+            "after": json.dumps(_json_values(d.after), sort_keys=True, ensure_ascii=False),
+            "changed_at": work.now,
+            "actor": work.actor,
+            "batch_id": work.batch_id,
+        }
+        for d in diffs
+    ]
+    table = ProfileChange.__table__
+    assert isinstance(table, Table)
+    insert_rows(work.session, table, rows)
+    for d in diffs:
+        work.emit(
+            PROFILE_UPDATED,
+            d.member_id,
+            {
+                "member": MemberIdentity(d.member_id, d.email, d.shopify_id).to_json(),
+                "created": d.created,
+                "changed": {
+                    name: {
+                        "before": json_value(d.before.get(name)),
+                        "after": json_value(d.after.get(name)),
+                    }
+                    for name in sorted(set(d.before) | set(d.after))
+                },
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -222,8 +298,10 @@ def _email_conflict(
 
 
 def upsert_members_from_export(
-    db: Database,
+    db: Database | None = None,
     *,
+    uow: UnitOfWork | None = None,
+    actor: str | None = None,
     records: Iterable[MemberRecord],
     now: dt.datetime | None = None,
     batch_size: int = 5000,
@@ -241,7 +319,8 @@ def upsert_members_from_export(
     changed_ids: list[int] = []
     conflicts: list[tuple[MemberRecord, str]] = []
     columns = ("id", "shopify_id", "email_key", *_PROFILE_FIELDS, *_WALLET_FIELDS)
-    with db.write() as session:
+    with unit_of_work(uow, db, actor=actor, now=moment) as work:
+        session = work.session
         batch: list[MemberRecord] = []
 
         def flush(batch: list[MemberRecord]) -> None:
