@@ -191,9 +191,7 @@ def _post(
         expired = tuple(EntryView.of(row) for row in book.pending_rows()[before:])
         row = apply(book, book.members[member_id])
         balance = book.members[member_id].balance
-        posted = (
-            EntryView.of(row, allocations=book.pending_allocations(row["id"])) if row else None
-        )
+        posted = EntryView.of(row, allocations=book.pending_allocations(row["id"])) if row else None
         return PostingResult(member_id, posted, balance, expired=expired)
 
     return _retrying_key_race(uow, db, actor=actor, zone=zone, now=now, action=attempt)
