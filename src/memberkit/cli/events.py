@@ -6,8 +6,6 @@ import json
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from memberkit.cli.common import ConfigOption, JsonOption, print_json, stdout
 from memberkit.cli.db import open_store
@@ -36,16 +34,16 @@ def list_command(
     if not events:
         stdout.print("no events yet")
         return
-    table = Table(box=None)
-    for name in ("id", "time", "type", "member", "actor", "payload"):
-        table.add_column(name, overflow="fold")
+    # One tab-separated line per event, never cut: easy to read, grep and pipe.
     for event in events:
-        table.add_row(
-            str(event.id),
-            event.created_at.isoformat(timespec="seconds"),
-            event.event_type,
-            str(event.member_id or "-"),
-            escape(event.actor),
-            escape(json.dumps(event.payload, sort_keys=True, ensure_ascii=False)),
+        line = "\t".join(
+            (
+                str(event.id),
+                event.created_at.isoformat(timespec="seconds"),
+                event.event_type,
+                str(event.member_id or "-"),
+                event.actor,
+                json.dumps(event.payload, sort_keys=True, ensure_ascii=True),
+            )
         )
-    stdout.print(table)
+        typer.echo(line)
