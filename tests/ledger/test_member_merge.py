@@ -1,4 +1,4 @@
-"""The member upsert's merge rule: an export taken before a code move never undoes it (issue 8.1)."""
+"""The member upsert's merge rule: an export older than a code move never undoes it (8.1)."""
 
 from __future__ import annotations
 

@@ -321,7 +321,7 @@ def test_bulk_posting_applies_the_same_rules(db: Database, member: int) -> None:
         ],
         zone=ZONE,
         now=NOW,
-        batch_size=2,
+        chunk_size=2,
     )
     assert (result.posted, result.replayed) == (4, 1)
     assert_consistent(db, member, 70)
@@ -336,18 +336,22 @@ def test_bulk_posting_applies_the_same_rules(db: Database, member: int) -> None:
     assert (again.posted, again.replayed) == (0, 1)
 
 
-def test_bulk_posting_is_all_or_nothing(db: Database, member: int) -> None:
-    with pytest.raises(InsufficientPointsError, match="posting 1: insufficient points"):
-        points_bulk.post_bulk(
-            db,
-            actor="test:suite",
-            postings=[points_bulk.BulkPosting(member, 10), points_bulk.BulkPosting(member, -20)],
-            zone=ZONE,
-            now=NOW,
-        )
-    assert_consistent(db, member, 0)
+def test_a_refused_bulk_posting_is_reported_and_writes_nothing(db: Database, member: int) -> None:
+    """Issue 7.4: per-posting outcomes instead of stopping at the first error."""
+    result = points_bulk.post_bulk(
+        db,
+        actor="test:suite",
+        postings=[points_bulk.BulkPosting(member, 10), points_bulk.BulkPosting(member, -20)],
+        zone=ZONE,
+        now=NOW,
+    )
+    assert (result.posted, result.refused) == (1, 1)
+    (refusal,) = result.refusals
+    assert refusal.position == 1 and refusal.status == "refused"
+    assert refusal.reason is not None and refusal.reason.startswith("insufficient points")
+    assert_consistent(db, member, 10)
     with db.read() as s:
-        assert s.scalar(select(func.count()).select_from(LedgerEntry)) == 0
+        assert s.scalar(select(func.count()).select_from(LedgerEntry)) == 1
 
 
 def test_a_key_taken_concurrently_by_another_member_is_reported_as_a_conflict(

@@ -277,7 +277,10 @@ def set_balance_difference(current: int, target: int) -> int:
 
 
 def _points_text(value: int) -> str:
-    text = str(abs(value)) if abs(value) < 10**30 else f"a {len(str(abs(value)))}-digit number of"
+    # A huge number is described, not printed (and never through int -> str limits).
+    text = (
+        f"{abs(value):,}" if abs(value) < 10**30 else f"a {abs(value).bit_length()}-bit number of"
+    )
     return f"{'-' if value < 0 else ''}{text}"
 
 

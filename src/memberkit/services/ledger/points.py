@@ -181,7 +181,11 @@ def _post(
                 stored = content_of(existing if existing is not None else pending)  # type: ignore[arg-type]
                 stored_id = existing.id if existing is not None else int(pending["id"])  # type: ignore[index]
                 check_replay(key, stored, stored_id, content(member_id))
-                view = EntryView.of(existing if existing is not None else pending)  # type: ignore[arg-type]
+                view = (
+                    EntryView.of(existing, allocations=_allocations_of(session, existing.id))
+                    if existing is not None
+                    else EntryView.of(pending, allocations=book.pending_allocations(stored_id))  # type: ignore[arg-type]
+                )
                 # A replay changes nothing, not even expiries that have fallen due since.
                 state = book.members.get(member_id)
                 balance = state.balance if state else found.points_balance
@@ -195,6 +199,18 @@ def _post(
         return PostingResult(member_id, posted, balance, expired=expired)
 
     return _retrying_key_race(uow, db, actor=actor, zone=zone, now=now, action=attempt)
+
+
+def _allocations_of(session: Session, entry_id: int) -> tuple[tuple[int, int], ...]:
+    """(lot id, points) a stored entry used, in the order written."""
+    return tuple(
+        (int(lot), int(pts))
+        for lot, pts in session.execute(
+            select(AllocationRow.lot_id, AllocationRow.points)
+            .where(AllocationRow.entry_id == entry_id)
+            .order_by(AllocationRow.id)
+        )
+    )
 
 
 def _zone(uow: UnitOfWork | None, zone: ZoneInfo | None) -> ZoneInfo:
@@ -428,7 +444,8 @@ def reverse_entry(
                 owner = session.get(Member, member_id)
                 assert owner is not None
                 balance = state.balance if state else owner.points_balance
-                return PostingResult(member_id, EntryView.of(existing), balance, replayed=True)
+                view = EntryView.of(existing, allocations=_allocations_of(session, existing.id))
+                return PostingResult(member_id, view, balance, replayed=True)
         check_reversible(
             entry_id,
             original.kind,
