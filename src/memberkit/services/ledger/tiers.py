@@ -23,8 +23,8 @@ from memberkit.domain.events import TIER_CHANGED, MemberIdentity
 from memberkit.domain.tiers import TierRule, qualifying_tier
 from memberkit.errors import NotFoundError, UsageError
 from memberkit.services.ledger.members import MemberRef, find_member
+from memberkit.services.ledger.points import add_points
 from memberkit.store.database import Database
-from memberkit.store.ledger_book import NewEntry
 from memberkit.store.models import LedgerEntry, Member, Tier, TierChange
 from memberkit.store.unit_of_work import UnitOfWork, unit_of_work
 
@@ -199,20 +199,18 @@ def set_member_tier(
         session.flush()
         reward_id: int | None = None
         if target is not None and target.entry_reward_points:
-            book = work.book
-            book.load([found.id], all_lots=False)
-            row = book.credit(
-                book.members[found.id],
-                target.entry_reward_points,
-                expires_on=None,
-                meta=NewEntry(
-                    source="tier_reward",
-                    source_ref=f"tier change {change.id}",
-                    public_note=f"Welcome to {target.name}",
-                    key=f"tier_reward:{change.id}",
-                ),
+            # The same posting path as any credit, in this unit of work.
+            reward = add_points(
+                uow=work,
+                member=found.id,
+                points=target.entry_reward_points,
+                source="tier_reward",
+                source_ref=f"tier change {change.id}",
+                public_note=f"Welcome to {target.name}",
+                key=f"tier_reward:{change.id}",
             )
-            reward_id = int(row["id"])
+            assert reward.entry is not None
+            reward_id = reward.entry.id
         state = work.book.members.get(found.id) if work.has_book else None
         work.emit(
             TIER_CHANGED,
