@@ -34,7 +34,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 
 from memberkit.clock import utcnow
-from memberkit.domain.ledger import EntryContent, check_replay, check_source, to_utc
+from memberkit.domain.ledger import (
+    EntryContent,
+    check_replay,
+    check_source,
+    set_balance_difference,
+    to_utc,
+)
 from memberkit.domain.members import email_key
 from memberkit.errors import MemberkitError
 from memberkit.store.bulk import among, chunked
@@ -358,7 +364,7 @@ def _apply(
             raise MemberkitError(
                 f"cannot set a negative balance ({posting.set_to}) without allow_negative"
             )
-        points = posting.set_to - state.balance
+        points = set_balance_difference(state.balance, posting.set_to)
         if points == 0:
             return PostingOutcome(index, "applied")
         # A set reaches its target: a fall below zero was allowed by the check above.

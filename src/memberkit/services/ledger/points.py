@@ -35,6 +35,7 @@ from memberkit.domain.ledger import (
     check_reversible,
     check_source,
     reversal_content,
+    set_balance_difference,
     to_utc,
 )
 from memberkit.errors import NotFoundError, UsageError
@@ -375,7 +376,7 @@ def set_balance(
     )
 
     def apply(book: LedgerBook, state: MemberState) -> dict[str, Any] | None:
-        difference = target - state.balance
+        difference = set_balance_difference(state.balance, target)
         if difference > 0:
             return book.credit(state, difference, expires_on=expires_on, meta=meta)
         if difference < 0:
