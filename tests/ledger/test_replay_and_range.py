@@ -108,11 +108,19 @@ def _bulk(db: Database, member: int, key: str) -> object:
 
 
 def _reverse(db: Database, member: int, key: str) -> object:
-    credit = points.add_points(
-        db, actor=ACTOR, member=member, points=3, zone=ZONE, key=f"{key}-credit", now=NOW
+    # A debit: its reversal is always allowed (a credit's is not once debt has eaten it).
+    debit = points.deduct_points(
+        db,
+        actor=ACTOR,
+        member=member,
+        points=3,
+        zone=ZONE,
+        key=f"{key}-debit",
+        allow_negative=True,
+        now=NOW,
     ).entry
-    assert credit is not None
-    return points.reverse_entry(db, actor=ACTOR, entry_id=credit.id, zone=ZONE, key=key, now=NOW)
+    assert debit is not None
+    return points.reverse_entry(db, actor=ACTOR, entry_id=debit.id, zone=ZONE, key=key, now=NOW)
 
 
 OPERATIONS: dict[str, Operation] = {
