@@ -9,9 +9,9 @@ For each database:
    (as the rewards update mirrors Shopify), then upserted again with 10% of
    their wallets changed; members/s for both passes.
 2. **service**: every credit, then every debit, is posted with
-   ``services.ledger.bulk.post_bulk`` (idempotency keys on, one transaction per
-   phase); entries/s for each phase.
-3. **bare**: the entries, lots, debts and allocations the service wrote are
+   ``services.ledger.bulk.post_bulk`` (idempotency keys on, a commit every
+   5,000 postings with the batch's checkpoint); entries/s for each phase.
+3. **bare**: the entries, lots, debts, allocations and outbox events the service wrote are
    read back and inserted into a fresh, migrated database of the same schema
    (same indexes and constraints) with ``executemany`` (SQLite) or ``COPY``
    (PostgreSQL), timing only the inserts; the ratio service/bare is the figure.
@@ -69,10 +69,27 @@ TABLES = {
         "reverses_id",
         "effective_at",
         "created_at",
+        "actor",
+        "batch_id",
     ),
     "lots": ("entry_id", "member_id", "points", "remaining", "expires_on", "expires_at"),
     "debts": ("entry_id", "member_id", "points", "unpaid"),
     "allocations": ("id", "lot_id", "entry_id", "points"),
+    "outbox": ("id", "event_type", "member_id", "payload", "created_at", "actor", "batch_id"),
+}
+# Written before the timed phases (the ledger rows reference them).
+UNTIMED = {
+    "batches": (
+        "id",
+        "kind",
+        "label",
+        "actor",
+        "state",
+        "position",
+        "details",
+        "started_at",
+        "finished_at",
+    ),
 }
 
 
@@ -166,7 +183,7 @@ def dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
     db = open_database(url)
     out: dict[str, list[tuple[Any, ...]]] = {}
     with db.engine.connect() as conn:
-        for table, columns in TABLES.items():
+        for table, columns in {**TABLES, **UNTIMED}.items():
             order = columns[0]
             out[table] = [
                 tuple(r)
@@ -201,19 +218,29 @@ MEMBER_COLUMNS = (
 )
 
 
+def _columns(table: str) -> tuple[str, ...]:
+    if table == "members":
+        return MEMBER_COLUMNS
+    return {**TABLES, **UNTIMED}[table]
+
+
 def phase_rows(
     rows: dict[str, list[tuple[Any, ...]]], kind: str
 ) -> dict[str, list[tuple[Any, ...]]]:
     """The rows one phase wrote: credits -> their entries and lots; debits -> entries,
     debts and allocations."""
     entries = [r for r in rows["ledger_entries"] if r[2] == kind]
+    # Each entry's outbox event is part of what the service writes for it.
+    event = "points/added" if kind == "credit" else "points/deducted"
+    events = [r for r in rows.get("outbox", []) if r[1] == event]
     if kind == "credit":
-        return {"ledger_entries": entries, "lots": rows["lots"]}
+        return {"ledger_entries": entries, "lots": rows["lots"], "outbox": events}
     ids = {r[0] for r in entries}
     return {
         "ledger_entries": entries,
         "debts": [r for r in rows["debts"] if r[0] in ids],
         "allocations": [r for r in rows["allocations"] if r[2] in ids],
+        "outbox": events,
     }
 
 
@@ -229,7 +256,7 @@ def bare_sqlite(url: str, phases: list[dict[str, list[tuple[Any, ...]]]]) -> lis
         started = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
         for table, data in tables.items():
-            columns = MEMBER_COLUMNS if table == "members" else TABLES[table]
+            columns = _columns(table)
             marks = ", ".join("?" * len(columns))
             conn.executemany(
                 f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
@@ -251,7 +278,7 @@ def bare_postgres(url: str, phases: list[dict[str, list[tuple[Any, ...]]]]) -> l
             started = time.perf_counter()
             with conn.cursor() as cur:
                 for table, data in tables.items():
-                    columns = MEMBER_COLUMNS if table == "members" else TABLES[table]
+                    columns = _columns(table)
                     with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                         for row in data:
                             copy.write_row(row)
@@ -269,11 +296,13 @@ def run_one(
         db = open_database(url)
         members = read_members(folder)
         started = time.perf_counter()
-        upsert_members_from_export(db, records=members, now=NOW)
+        upsert_members_from_export(db, actor="system:benchmark", records=members, now=NOW)
         result["mirror_create_s"] = time.perf_counter() - started
         changed = read_members(folder, changed_every=10)
         started = time.perf_counter()
-        upserted = upsert_members_from_export(db, records=changed, now=NOW)
+        upserted = upsert_members_from_export(
+            db, actor="system:benchmark", records=changed, now=NOW
+        )
         result["mirror_update_s"] = time.perf_counter() - started
         result["members"] = len(members)
         result["mirror_updated"] = upserted.updated
@@ -281,7 +310,7 @@ def run_one(
         for name in ("credits", "debits"):
             postings = read_postings(folder, name, ids, keys)
             started = time.perf_counter()
-            outcome = post_bulk(db, postings=postings, zone=ZONE, now=NOW)
+            outcome = post_bulk(db, actor="system:benchmark", postings=postings, zone=ZONE, now=NOW)
             result[f"{name}_s"] = time.perf_counter() - started
             result[f"{name}"] = outcome.posted
             print(
@@ -293,7 +322,7 @@ def run_one(
     result["rows"] = {table: len(data) for table, data in rows.items()}
     with database(kind, f"ledger-bare-{size}", postgres_url) as url:
         # Members first (untimed): the ledger rows reference them.
-        untimed = [{"members": rows["members"]}]
+        untimed = [{"members": rows["members"], "batches": rows["batches"]}]
         insert = bare_sqlite if kind == "sqlite" else bare_postgres
         insert(url, untimed)
         credit_s, debit_s = insert(url, [phase_rows(rows, "credit"), phase_rows(rows, "debit")])

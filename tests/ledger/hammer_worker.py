@@ -19,8 +19,8 @@ def main(url: str, member_id: int, iterations: int, start_at: float) -> None:
     zone = ZoneInfo("Europe/London")
     time.sleep(max(0.0, start_at - time.time()))  # start together with the other workers
     for _ in range(iterations):
-        add_points(db, member=member_id, points=2, zone=zone, source="api")
-        deduct_points(db, member=member_id, points=1, zone=zone, source="api")
+        add_points(db, actor="test:suite", member=member_id, points=2, zone=zone, source="api")
+        deduct_points(db, actor="test:suite", member=member_id, points=1, zone=zone, source="api")
     db.dispose()
 
 

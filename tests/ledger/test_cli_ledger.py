@@ -33,7 +33,7 @@ def config(database_url: str, tmp_path: Path) -> Path:
     path = tmp_path / "memberkit.toml"
     path.write_text(f'[database]\nurl = "{database_url}"\n', encoding="utf-8")
     db = open_database(database_url)
-    create_member(db, email="Ann@Example.com", shopify_id="7001")
+    create_member(db, actor="test:suite", email="Ann@Example.com", shopify_id="7001")
     db.dispose()
     return path
 
@@ -138,6 +138,7 @@ def test_members_show_prints_the_wallet_codes(database_url: str, config: Path) -
     db = open_database(database_url)
     upsert_members_from_export(
         db,
+        actor="test:suite",
         records=[
             MemberRecord(
                 shopify_id="7001",

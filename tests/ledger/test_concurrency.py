@@ -21,7 +21,7 @@ ITERATIONS = 25
 
 @pytest.mark.slow
 def test_processes_hammering_one_member_lose_no_update(database_url: str, db: Database) -> None:
-    member = create_member(db, email="busy@example.com")
+    member = create_member(db, actor="test:suite", email="busy@example.com")
     start_at = time.time() + 2.0
     workers = [
         subprocess.Popen(

@@ -45,7 +45,7 @@ def test_import_creates_then_updates_members_with_their_wallets(
         '"[{""code"":""A-1"",""value"":""10.00""}]",',
         "102,bo@example.com,disabled,,,",
     )
-    result = import_customers(db, path=first, settings=settings)
+    result = import_customers(db, actor="test:suite", path=first, settings=settings)
     assert (result.rows_read, result.created, result.rejected) == (2, 2, [])
     ann = show_member(db, member="ann@example.com")
     assert ann.shopify_id == "101" and ann.account_state == "enabled"
@@ -58,7 +58,7 @@ def test_import_creates_then_updates_members_with_their_wallets(
         "abc,x@example.com,enabled,,,",
         '103,cy@example.com,enabled,,"[{""code"":",',
     )
-    result = import_customers(db, path=second, settings=settings)
+    result = import_customers(db, actor="test:suite", path=second, settings=settings)
     assert (result.created, result.updated, result.unchanged) == (0, 1, 1)
     assert [row for row, _ in result.rejected] == [4, 5]
     assert "not a Shopify customer id" in result.rejected[0][1]

@@ -50,7 +50,9 @@ class LedgerMachine(RuleBasedStateMachine):
         super().__init__()
         reset(self.db)
         self.now = START
-        self.member = create_member(self.db, email="prop@example.com", now=START)
+        self.member = create_member(
+            self.db, actor="test:suite", email="prop@example.com", now=START
+        )
         self.keyed: dict[str, tuple[str, int, dt.date | None]] = {}
         self.entry_ids: list[int] = []
         self.overdraft_allowed = False
@@ -101,6 +103,7 @@ class LedgerMachine(RuleBasedStateMachine):
         key = self._key(use_key)
         result = points.add_points(
             self.db,
+            actor="test:suite",
             member=self.member,
             points=n,
             zone=ZONE,
@@ -120,6 +123,7 @@ class LedgerMachine(RuleBasedStateMachine):
         try:
             result = points.deduct_points(
                 self.db,
+                actor="test:suite",
                 member=self.member,
                 points=n,
                 zone=ZONE,
@@ -140,7 +144,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(wanted=st.integers(0, 300))
     def set_balance(self, wanted: int) -> None:
         result = points.set_balance(
-            self.db, member=self.member, target=wanted, zone=ZONE, now=self.now
+            self.db, actor="test:suite", member=self.member, target=wanted, zone=ZONE, now=self.now
         )
         assert result.balance == wanted
         self._record(result)
@@ -158,7 +162,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def reverse(self, data: st.DataObject) -> None:
         entry_id = data.draw(st.sampled_from(self.entry_ids))
         try:
-            result = points.reverse_entry(self.db, entry_id=entry_id, zone=ZONE, now=self.now)
+            result = points.reverse_entry(
+                self.db, actor="test:suite", entry_id=entry_id, zone=ZONE, now=self.now
+            )
         except (ReversalError, LedgerError):
             return
         self._record(result)
@@ -172,6 +178,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if kind == "add":
             result = points.add_points(
                 self.db,
+                actor="test:suite",
                 member=self.member,
                 points=n,
                 zone=ZONE,
@@ -182,6 +189,7 @@ class LedgerMachine(RuleBasedStateMachine):
         else:
             result = points.deduct_points(
                 self.db,
+                actor="test:suite",
                 member=self.member,
                 points=n,
                 zone=ZONE,
@@ -255,7 +263,8 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         for probe in {history[0].effective_at, history[len(history) // 2].effective_at, self.now}:
             replayed = sum(e.points for e in history if e.effective_at <= probe)
-            assert points.get_balance(self.db, member=self.member, as_of=probe)[1] == replayed
+            balance = points.get_balance(self.db, member=self.member, as_of=probe, now=self.now)
+            assert balance[1] == replayed
         assert history[-1].balance_after == self._snapshot()[0]
 
 

@@ -119,3 +119,54 @@ def test_content_differences_name_each_field_that_differs() -> None:
         "points 100 then 150",
         "expires_on 2027-01-31 then none",
     ]
+
+
+def test_a_debit_reversal_gives_back_what_each_lot_lent_except_expired_lots() -> None:
+    from memberkit.domain.ledger import plan_debit_reversal
+
+    plan = plan_debit_reversal([(1, 30), (2, 20), (1, 5)], expired_lots={2}, unpaid_debt=7)
+    assert plan.restore == {1: 35}
+    assert (plan.cancelled_debt, plan.kept_expired, plan.points) == (7, 20, 42)
+
+
+def test_a_partly_spent_or_expired_credit_cannot_be_reversed() -> None:
+    from memberkit.domain.ledger import ReversalError, check_credit_reversal
+
+    check_credit_reversal(5, points=10, remaining=10, expired=False, expires_on=None)
+    with pytest.raises(ReversalError, match="4 of its 10 points are already spent"):
+        check_credit_reversal(5, points=10, remaining=6, expired=False, expires_on=None)
+    with pytest.raises(ReversalError, match="expired after 2027-01-31"):
+        check_credit_reversal(
+            5, points=10, remaining=0, expired=True, expires_on=dt.date(2027, 1, 31)
+        )
+
+
+def test_lots_due_for_expiry_come_in_expiry_order() -> None:
+    from memberkit.domain.ledger import TimedLot, due_for_expiry
+
+    at = dt.datetime(2027, 3, 1, tzinfo=dt.UTC)
+    lots = [
+        TimedLot(3, 5, at),
+        TimedLot(1, 5, at - dt.timedelta(days=1)),
+        TimedLot(2, 0, at - dt.timedelta(days=2)),  # nothing left
+        TimedLot(4, 5, None),
+        TimedLot(5, 5, at + dt.timedelta(seconds=1)),
+    ]
+    assert [lot.lot_id for lot in due_for_expiry(lots, at=at)] == [1, 3]
+
+
+def test_the_points_range_is_checked_without_printing_huge_numbers() -> None:
+    from memberkit.domain.ledger import (
+        POINTS_LIMIT,
+        LedgerError,
+        check_posting_amount,
+        check_resulting_balance,
+    )
+
+    check_posting_amount(POINTS_LIMIT)
+    check_resulting_balance(-POINTS_LIMIT)
+    with pytest.raises(LedgerError, match=r"at most 1,000,000,000,000 points") as caught:
+        check_posting_amount(10**10000)
+    assert len(caught.value.message) < 200
+    with pytest.raises(LedgerError, match="debt"):
+        check_resulting_balance(-POINTS_LIMIT - 1)

@@ -19,6 +19,7 @@ def record(shopify_id: str | None, email: str | None, **kw: object) -> MemberRec
 def test_upsert_creates_then_updates_only_what_changed(db: Database) -> None:
     first = upsert_members_from_export(
         db,
+        actor="test:suite",
         records=[
             record(
                 "1",
@@ -33,6 +34,7 @@ def test_upsert_creates_then_updates_only_what_changed(db: Database) -> None:
     assert (first.created, first.updated, first.unchanged) == (2, 0, 0)
     second = upsert_members_from_export(
         db,
+        actor="test:suite",
         records=[
             record(
                 "1",
@@ -47,7 +49,7 @@ def test_upsert_creates_then_updates_only_what_changed(db: Database) -> None:
     # Ann's email differs only in case: the stored email is updated, the key is the same.
     assert (second.created, second.updated, second.unchanged) == (0, 2, 0)
     third = upsert_members_from_export(
-        db, records=[record("2", "bo@example.com", first_name="Bo")], now=NOW
+        db, actor="test:suite", records=[record("2", "bo@example.com", first_name="Bo")], now=NOW
     )
     assert (third.created, third.updated, third.unchanged) == (0, 0, 1)
     bo = show_member(db, member="2")
@@ -55,9 +57,11 @@ def test_upsert_creates_then_updates_only_what_changed(db: Database) -> None:
 
 
 def test_a_member_without_shopify_id_is_matched_by_email(db: Database) -> None:
-    upsert_members_from_export(db, records=[record(None, "cy@example.com")], now=NOW)
+    upsert_members_from_export(
+        db, actor="test:suite", records=[record(None, "cy@example.com")], now=NOW
+    )
     result = upsert_members_from_export(
-        db, records=[record("77", "CY@example.com", last_name="Lee")], now=NOW
+        db, actor="test:suite", records=[record("77", "CY@example.com", last_name="Lee")], now=NOW
     )
     assert (result.created, result.updated) == (0, 1)
     shown = show_member(db, member="77")

@@ -28,17 +28,19 @@ NOW = dt.datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def member(db: Database) -> int:
-    return create_member(db, email="Ann.Lee@Example.com", shopify_id="7001", now=NOW)
+    return create_member(
+        db, actor="test:suite", email="Ann.Lee@Example.com", shopify_id="7001", now=NOW
+    )
 
 
 def add(db: Database, member: int | str, n: int, **kw: object) -> points.PostingResult:
     kw.setdefault("now", NOW)
-    return points.add_points(db, member=member, points=n, zone=ZONE, **kw)  # type: ignore[arg-type]
+    return points.add_points(db, actor="test:suite", member=member, points=n, zone=ZONE, **kw)  # type: ignore[arg-type]
 
 
 def deduct(db: Database, member: int | str, n: int, **kw: object) -> points.PostingResult:
     kw.setdefault("now", NOW)
-    return points.deduct_points(db, member=member, points=n, zone=ZONE, **kw)  # type: ignore[arg-type]
+    return points.deduct_points(db, actor="test:suite", member=member, points=n, zone=ZONE, **kw)  # type: ignore[arg-type]
 
 
 def stored_state(db: Database, member_id: int) -> tuple[int, int, int, int]:
@@ -120,18 +122,18 @@ def test_allow_negative_records_debt_that_later_credits_pay_first(
 
 def test_set_balance_posts_the_difference(db: Database, member: int) -> None:
     add(db, member, 40)
-    up = points.set_balance(db, member=member, target=100, zone=ZONE, now=NOW)
+    up = points.set_balance(db, actor="test:suite", member=member, target=100, zone=ZONE, now=NOW)
     assert up.entry is not None and up.entry.points == 60 and up.entry.set_to == 100
-    down = points.set_balance(db, member=member, target=25, zone=ZONE, now=NOW)
+    down = points.set_balance(db, actor="test:suite", member=member, target=25, zone=ZONE, now=NOW)
     assert down.entry is not None and down.entry.points == -75
-    same = points.set_balance(db, member=member, target=25, zone=ZONE, now=NOW)
+    same = points.set_balance(db, actor="test:suite", member=member, target=25, zone=ZONE, now=NOW)
     assert same.entry is None and same.balance == 25
     assert_consistent(db, member, 25)
 
 
 def test_set_balance_below_zero_needs_allow_negative(db: Database, member: int) -> None:
     with pytest.raises(UsageError, match="negative balance"):
-        points.set_balance(db, member=member, target=-5, zone=ZONE, now=NOW)
+        points.set_balance(db, actor="test:suite", member=member, target=-5, zone=ZONE, now=NOW)
 
 
 def test_replayed_key_returns_the_existing_entry(db: Database, member: int) -> None:
@@ -154,12 +156,18 @@ def test_key_reused_with_other_content_is_an_error_naming_the_key(
 
 def test_set_balance_replay_matches_on_the_target(db: Database, member: int) -> None:
     add(db, member, 10)
-    first = points.set_balance(db, member=member, target=50, zone=ZONE, key="s1", now=NOW)
+    first = points.set_balance(
+        db, actor="test:suite", member=member, target=50, zone=ZONE, key="s1", now=NOW
+    )
     add(db, member, 5)
-    again = points.set_balance(db, member=member, target=50, zone=ZONE, key="s1", now=NOW)
+    again = points.set_balance(
+        db, actor="test:suite", member=member, target=50, zone=ZONE, key="s1", now=NOW
+    )
     assert again.replayed and again.entry == first.entry
     with pytest.raises(IdempotencyConflictError, match="set_to 50 then 60"):
-        points.set_balance(db, member=member, target=60, zone=ZONE, key="s1", now=NOW)
+        points.set_balance(
+            db, actor="test:suite", member=member, target=60, zone=ZONE, key="s1", now=NOW
+        )
 
 
 def test_credit_reversal_only_while_unspent(db: Database, member: int) -> None:
@@ -167,10 +175,10 @@ def test_credit_reversal_only_while_unspent(db: Database, member: int) -> None:
     assert credit is not None
     deduct(db, member, 1)
     with pytest.raises(ReversalError, match="1 of its 100 points are already spent"):
-        points.reverse_entry(db, entry_id=credit.id, zone=ZONE, now=NOW)
+        points.reverse_entry(db, actor="test:suite", entry_id=credit.id, zone=ZONE, now=NOW)
     other = add(db, member, 40).entry
     assert other is not None
-    reversal = points.reverse_entry(db, entry_id=other.id, zone=ZONE, now=NOW)
+    reversal = points.reverse_entry(db, actor="test:suite", entry_id=other.id, zone=ZONE, now=NOW)
     assert reversal.entry is not None and reversal.entry.points == -40
     assert reversal.entry.reverses_id == other.id
     assert_consistent(db, member, 99)
@@ -180,7 +188,7 @@ def test_debit_reversal_restores_the_lots_it_consumed(db: Database, member: int)
     lot = add(db, member, 100, expires_on=dt.date(2027, 6, 30)).entry
     debit = deduct(db, member, 70).entry
     assert lot and debit
-    reversal = points.reverse_entry(db, entry_id=debit.id, zone=ZONE, now=NOW)
+    reversal = points.reverse_entry(db, actor="test:suite", entry_id=debit.id, zone=ZONE, now=NOW)
     assert reversal.entry is not None and reversal.entry.points == 70
     assert reversal.balance == 100
     with db.read() as s:
@@ -194,7 +202,7 @@ def test_debit_reversal_leaves_expired_lots_expired(db: Database, member: int) -
     debit = deduct(db, member, 80).entry
     assert short and long and debit
     later = dt.datetime(2027, 4, 15, tzinfo=UTC)
-    reversal = points.reverse_entry(db, entry_id=debit.id, zone=ZONE, now=later)
+    reversal = points.reverse_entry(db, actor="test:suite", entry_id=debit.id, zone=ZONE, now=later)
     assert reversal.entry is not None
     assert reversal.entry.points == 30  # only the lot without expiry comes back
     assert "50 points from lots that have expired since" in (reversal.entry.internal_note or "")
@@ -204,19 +212,19 @@ def test_debit_reversal_leaves_expired_lots_expired(db: Database, member: int) -
 def test_an_entry_is_reversed_at_most_once(db: Database, member: int) -> None:
     credit = add(db, member, 10).entry
     assert credit is not None
-    first = points.reverse_entry(db, entry_id=credit.id, zone=ZONE, now=NOW)
+    first = points.reverse_entry(db, actor="test:suite", entry_id=credit.id, zone=ZONE, now=NOW)
     with pytest.raises(ReversalError, match=f"already reversed by entry {first.entry.id}"):  # type: ignore[union-attr]
-        points.reverse_entry(db, entry_id=credit.id, zone=ZONE, now=NOW)
+        points.reverse_entry(db, actor="test:suite", entry_id=credit.id, zone=ZONE, now=NOW)
     with pytest.raises(ReversalError, match="reversal and cannot be reversed"):
-        points.reverse_entry(db, entry_id=first.entry.id, zone=ZONE, now=NOW)  # type: ignore[union-attr]
+        points.reverse_entry(db, actor="test:suite", entry_id=first.entry.id, zone=ZONE, now=NOW)  # type: ignore[union-attr]
     with pytest.raises(NotFoundError, match="no ledger entry 9999"):
-        points.reverse_entry(db, entry_id=9999, zone=ZONE, now=NOW)
+        points.reverse_entry(db, actor="test:suite", entry_id=9999, zone=ZONE, now=NOW)
 
 
 def test_reversing_a_debt_debit_cancels_the_debt(db: Database, member: int) -> None:
     debit = deduct(db, member, 30, allow_negative=True).entry
     assert debit is not None
-    reversal = points.reverse_entry(db, entry_id=debit.id, zone=ZONE, now=NOW)
+    reversal = points.reverse_entry(db, actor="test:suite", entry_id=debit.id, zone=ZONE, now=NOW)
     assert reversal.balance == 0
     assert_consistent(db, member, 0)
 
@@ -300,9 +308,10 @@ def test_entries_are_append_only_allocations_balance_every_lot(db: Database, mem
 
 
 def test_bulk_posting_applies_the_same_rules(db: Database, member: int) -> None:
-    other = create_member(db, email="bo@example.com", now=NOW)
+    other = create_member(db, actor="test:suite", email="bo@example.com", now=NOW)
     result = points_bulk.post_bulk(
         db,
+        actor="test:suite",
         postings=[
             points_bulk.BulkPosting(member, 100, key="b1"),
             points_bulk.BulkPosting(other, 50, expires_on=dt.date(2027, 6, 30), key="b2"),
@@ -312,35 +321,44 @@ def test_bulk_posting_applies_the_same_rules(db: Database, member: int) -> None:
         ],
         zone=ZONE,
         now=NOW,
-        batch_size=2,
+        chunk_size=2,
     )
     assert (result.posted, result.replayed) == (4, 1)
     assert_consistent(db, member, 70)
     assert_consistent(db, other, 30)
     again = points_bulk.post_bulk(
-        db, postings=[points_bulk.BulkPosting(member, 100, key="b1")], zone=ZONE, now=NOW
+        db,
+        actor="test:suite",
+        postings=[points_bulk.BulkPosting(member, 100, key="b1")],
+        zone=ZONE,
+        now=NOW,
     )
     assert (again.posted, again.replayed) == (0, 1)
 
 
-def test_bulk_posting_is_all_or_nothing(db: Database, member: int) -> None:
-    with pytest.raises(InsufficientPointsError, match="posting 1: insufficient points"):
-        points_bulk.post_bulk(
-            db,
-            postings=[points_bulk.BulkPosting(member, 10), points_bulk.BulkPosting(member, -20)],
-            zone=ZONE,
-            now=NOW,
-        )
-    assert_consistent(db, member, 0)
+def test_a_refused_bulk_posting_is_reported_and_writes_nothing(db: Database, member: int) -> None:
+    """Issue 7.4: per-posting outcomes instead of stopping at the first error."""
+    result = points_bulk.post_bulk(
+        db,
+        actor="test:suite",
+        postings=[points_bulk.BulkPosting(member, 10), points_bulk.BulkPosting(member, -20)],
+        zone=ZONE,
+        now=NOW,
+    )
+    assert (result.posted, result.refused) == (1, 1)
+    (refusal,) = result.refusals
+    assert refusal.position == 1 and refusal.status == "refused"
+    assert refusal.reason is not None and refusal.reason.startswith("insufficient points")
+    assert_consistent(db, member, 10)
     with db.read() as s:
-        assert s.scalar(select(func.count()).select_from(LedgerEntry)) == 0
+        assert s.scalar(select(func.count()).select_from(LedgerEntry)) == 1
 
 
 def test_a_key_taken_concurrently_by_another_member_is_reported_as_a_conflict(
     db: Database, member: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The unique index catches a race the key lookup cannot see; the retry reports it."""
-    other = create_member(db, email="racer@example.com", now=NOW)
+    other = create_member(db, actor="test:suite", email="racer@example.com", now=NOW)
     add(db, other, 10, key="shared")
     real_find_keys = points.find_keys
     calls = []

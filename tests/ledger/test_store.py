@@ -77,7 +77,7 @@ def test_sqlite_write_transactions_take_the_write_lock_at_begin(tmp_path: Path) 
     """A second writer waits at BEGIN, instead of failing later with SQLITE_BUSY."""
     path = tmp_path / "lock.db"
     db = open_database(f"sqlite:///{path}")
-    create_member(db, email="a@example.com")
+    create_member(db, actor="test:suite", email="a@example.com")
     order: list[str] = []
     holding = threading.Event()
 
@@ -104,7 +104,7 @@ def test_sqlite_write_transactions_take_the_write_lock_at_begin(tmp_path: Path) 
 
 
 def test_email_key_is_unique_whatever_the_case(db: Database) -> None:
-    create_member(db, email="Jo@Example.com")
+    create_member(db, actor="test:suite", email="Jo@Example.com")
     with pytest.raises(IntegrityError), db.write() as session:
         session.execute(
             text(

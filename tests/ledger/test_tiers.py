@@ -36,32 +36,38 @@ def test_tiers_are_ranked_and_renamed(db: Database) -> None:
 
 
 def test_moving_a_member_records_history_and_posts_the_entry_reward_once(db: Database) -> None:
-    member = create_member(db, email="vip@example.com", now=NOW)
+    member = create_member(db, actor="test:suite", email="vip@example.com", now=NOW)
     tiers.add_tier(db, name="Gold", entry_reward_points=50)
     move = tiers.set_member_tier(
-        db, member=member, tier="gold", zone=ZONE, reason="spent 1000", changed_by="test", now=NOW
+        db, actor="test:suite", member=member, tier="gold", zone=ZONE, reason="spent 1000", now=NOW
     )
     assert move.changed and move.to_tier == "Gold" and move.reward_entry_id is not None
-    again = tiers.set_member_tier(db, member=member, tier="Gold", zone=ZONE, now=NOW)
+    again = tiers.set_member_tier(
+        db, actor="test:suite", member=member, tier="Gold", zone=ZONE, now=NOW
+    )
     assert not again.changed and again.reward_entry_id is None
     shown = show_member(db, member="vip@example.com")
     assert shown.tier == "Gold" and shown.points_balance == 50
     assert [(h.from_tier, h.to_tier, h.reason, h.changed_by) for h in shown.tier_history] == [
-        (None, "Gold", "spent 1000", "test")
+        (None, "Gold", "spent 1000", "test:suite")
     ]
     reward = points.history(db, member=member)[0]
     assert (reward.source, reward.public_note) == ("tier_reward", "Welcome to Gold")
 
 
 def test_points_earned_count_credits_in_the_window_less_their_reversals(db: Database) -> None:
-    member = create_member(db, email="earn@example.com", now=NOW)
+    member = create_member(db, actor="test:suite", email="earn@example.com", now=NOW)
     old = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-    points.add_points(db, member=member, points=400, zone=ZONE, effective_at=old, now=NOW)
-    points.add_points(db, member=member, points=300, zone=ZONE, now=NOW)
-    taken = points.add_points(db, member=member, points=100, zone=ZONE, now=NOW).entry
+    points.add_points(
+        db, actor="test:suite", member=member, points=400, zone=ZONE, effective_at=old, now=NOW
+    )
+    points.add_points(db, actor="test:suite", member=member, points=300, zone=ZONE, now=NOW)
+    taken = points.add_points(
+        db, actor="test:suite", member=member, points=100, zone=ZONE, now=NOW
+    ).entry
     assert taken is not None
-    points.reverse_entry(db, entry_id=taken.id, zone=ZONE, now=NOW)
-    points.deduct_points(db, member=member, points=50, zone=ZONE, now=NOW)
+    points.reverse_entry(db, actor="test:suite", entry_id=taken.id, zone=ZONE, now=NOW)
+    points.deduct_points(db, actor="test:suite", member=member, points=50, zone=ZONE, now=NOW)
     earned = tiers.points_earned(db, member=member, window_days=365, now=NOW)
     assert earned == 300
     tiers.add_tier(db, name="Silver", threshold=300)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,6 +33,15 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JS
 def load(config: Path | None, **overrides: Any) -> Settings:
     """Settings from the config file, environment and these flag overrides (``section__key``)."""
     return load_settings(config, overrides={k.replace("__", "."): v for k, v in overrides.items()})
+
+
+def cli_actor() -> str:
+    """Who is acting, for the ledger, tier history and events: ``cli:`` plus the OS user."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no user name in the environment or the password database
+        user = "unknown"
+    return f"cli:{user}"
 
 
 def print_json(data: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from memberkit.cli.common import ConfigOption, JsonOption, print_json, stderr, stdout
+from memberkit.cli.common import ConfigOption, JsonOption, cli_actor, print_json, stderr, stdout
 from memberkit.cli.db import open_store
 from memberkit.services.ledger.customers_import import import_customers
 
@@ -26,7 +26,7 @@ def import_command(
 ) -> None:
     """Create or update members (profile and reward-code wallet) from a customers export."""
     settings, db = open_store(config)
-    result = import_customers(db, path=file, settings=settings)
+    result = import_customers(db, path=file, settings=settings, actor=cli_actor())
     if as_json:
         print_json(result.to_json())
     else:

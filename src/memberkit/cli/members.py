@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import getpass
 from typing import Annotated, Any
 
 import typer
 
-from memberkit.cli.common import ConfigOption, JsonOption, print_json, stdout
+from memberkit.cli.common import ConfigOption, JsonOption, cli_actor, print_json, stdout
 from memberkit.cli.db import open_store
 from memberkit.services.ledger import members as member_service
 from memberkit.services.ledger import tiers as tier_service
@@ -69,7 +68,7 @@ def set_tier(
         tier=tier,
         zone=settings.processing.zone,
         reason=reason,
-        changed_by=f"cli:{getpass.getuser()}",
+        actor=cli_actor(),
     )
     if as_json:
         print_json(move.to_json())

@@ -9,7 +9,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from memberkit.cli.common import ConfigOption, JsonOption, parse_date_option, print_json, stdout
+from memberkit.cli.common import (
+    ConfigOption,
+    JsonOption,
+    cli_actor,
+    parse_date_option,
+    print_json,
+    stdout,
+)
 from memberkit.cli.db import open_store
 from memberkit.domain.ledger import parse_as_of, parse_points
 from memberkit.errors import UsageError
@@ -83,6 +90,7 @@ def add(
     settings, db = open_store(config)
     result = ledger.add_points(
         db,
+        actor=cli_actor(),
         member=member,
         points=amount,
         zone=settings.processing.zone,
@@ -113,6 +121,7 @@ def deduct(
     settings, db = open_store(config)
     result = ledger.deduct_points(
         db,
+        actor=cli_actor(),
         member=member,
         points=amount,
         zone=settings.processing.zone,
@@ -142,6 +151,7 @@ def set_(
     settings, db = open_store(config)
     result = ledger.set_balance(
         db,
+        actor=cli_actor(),
         member=member,
         target=target,
         zone=settings.processing.zone,
@@ -168,6 +178,7 @@ def reverse(
     settings, db = open_store(config)
     result = ledger.reverse_entry(
         db,
+        actor=cli_actor(),
         entry_id=entry_id,
         zone=settings.processing.zone,
         public_note=note,
@@ -187,7 +198,8 @@ def balance(
             "--as-of",
             metavar="T",
             help="A date (end of that day) or date-time (processing.timezone unless it "
-            "has an offset).",
+            "has an offset). A future time also takes off the points whose expiry falls "
+            "due by then.",
             show_default=False,
         ),
     ] = None,

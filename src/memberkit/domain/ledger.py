@@ -273,6 +273,140 @@ def set_balance_difference(current: int, target: int) -> int:
     return target - current
 
 
+# --- the points range -------------------------------------------------------------------
+
+
+def _points_text(value: int) -> str:
+    # A huge number is described, not printed (and never through int -> str limits).
+    text = (
+        f"{abs(value):,}" if abs(value) < 10**30 else f"a {abs(value).bit_length()}-bit number of"
+    )
+    return f"{'-' if value < 0 else ''}{text}"
+
+
+def check_posting_amount(points: int, *, member: str | None = None) -> None:
+    """Refuse a posting of more than ``POINTS_LIMIT`` points (either way)."""
+    if abs(points) > POINTS_LIMIT:
+        who = f" for {member}" if member else ""
+        raise LedgerError(
+            f"value is too large: a posting{who} of {_points_text(points)} points; "
+            f"one posting moves at most {POINTS_LIMIT:,} points",
+            hint="split it into smaller postings, or check the amount",
+        )
+
+
+def check_resulting_balance(balance: int, *, member: str | None = None) -> None:
+    """Refuse a balance above ``POINTS_LIMIT`` or a debt beyond it."""
+    if abs(balance) > POINTS_LIMIT:
+        who = f" of {member}" if member else ""
+        what = "balance" if balance > 0 else "debt"
+        raise LedgerError(
+            f"value is too large: the {what}{who} would be {_points_text(abs(balance))} points; "
+            f"a {what} is at most {POINTS_LIMIT:,} points",
+            hint="check the amount; nothing was written",
+        )
+
+
+# --- expiry -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimedLot:
+    """An open lot with the instant it expires (None: never)."""
+
+    lot_id: int
+    remaining: int
+    expires_at: dt.datetime | None
+
+
+def due_for_expiry(lots: Iterable[TimedLot], *, at: dt.datetime) -> list[TimedLot]:
+    """Lots with points left whose expiry instant is at or before ``at``, in expiry order."""
+    due = [
+        lot
+        for lot in lots
+        if lot.remaining > 0 and lot.expires_at is not None and lot.expires_at <= at
+    ]
+    return sorted(due, key=lambda lot: (lot.expires_at or at, lot.lot_id))
+
+
+def expiry_note(points: int, expires_on: dt.date | None) -> str:
+    """The public note of an expiry entry."""
+    return f"{points} points expired (expiry date {expires_on})"
+
+
+# --- reversals --------------------------------------------------------------------------
+
+
+def check_reversible(entry_id: int, kind: str, *, reversed_by: int | None) -> None:
+    """Only credits and debits are reversed, and each at most once."""
+    if kind not in ("credit", "debit"):
+        raise ReversalError(
+            f"entry {entry_id} is a {kind} and cannot be reversed",
+            hint="only credits and debits can be reversed",
+        )
+    if reversed_by is not None:
+        raise ReversalError(f"entry {entry_id} was already reversed by entry {reversed_by}")
+
+
+def check_credit_reversal(
+    entry_id: int, *, points: int, remaining: int, expired: bool, expires_on: dt.date | None
+) -> None:
+    """A credit is reversed whole, while none of its lot is spent or expired."""
+    if remaining == points:
+        return
+    if expired:
+        raise ReversalError(
+            f"cannot reverse entry {entry_id}: its points expired after {expires_on}",
+            hint="expired points stay expired; credit new points instead",
+        )
+    raise ReversalError(
+        f"cannot reverse entry {entry_id}: {points - remaining} of its {points} points "
+        "are already spent",
+        hint="reverse the debits that used them first, or deduct the rest instead",
+    )
+
+
+@dataclass(frozen=True)
+class DebitReversalPlan:
+    """What reversing a debit gives back: points per lot, debt cancelled, points kept."""
+
+    restore: dict[int, int]
+    cancelled_debt: int
+    kept_expired: int
+
+    @property
+    def points(self) -> int:
+        """The reversal entry's (positive) points."""
+        return sum(self.restore.values()) + self.cancelled_debt
+
+
+def plan_debit_reversal(
+    allocations: Iterable[tuple[int, int]], *, expired_lots: set[int], unpaid_debt: int
+) -> DebitReversalPlan:
+    """Give back what each lot lent the debit, except lots that have expired since.
+
+    The debit's unpaid debt (its shortfall not yet paid) is cancelled.
+    """
+    per_lot: dict[int, int] = {}
+    for lot_id, points in allocations:
+        per_lot[lot_id] = per_lot.get(lot_id, 0) + points
+    restore = {
+        lot_id: points
+        for lot_id, points in per_lot.items()
+        if points > 0 and lot_id not in expired_lots
+    }
+    kept = sum(per_lot.values()) - sum(restore.values())
+    return DebitReversalPlan(restore, unpaid_debt, kept)
+
+
+def reversal_content(member_id: int, entry_id: int) -> EntryContent:
+    """What a reversal's idempotency key stands for: reversing this entry of this member.
+
+    The points are not part of it: they follow from the entry reversed.
+    """
+    return EntryContent(member_id, "reversal", None, None, "reversal", f"entry {entry_id}")
+
+
 # --- idempotency ------------------------------------------------------------------------
 
 
@@ -301,6 +435,13 @@ def content_differences(existing: EntryContent, requested: EntryContent) -> list
         if old != new:
             out.append(f"{name} {_shown(old)} then {_shown(new)}")
     return out
+
+
+def check_replay(key: str, existing: EntryContent, existing_id: int, wanted: EntryContent) -> None:
+    """Raise ``IdempotencyConflictError`` unless ``wanted`` repeats ``existing`` exactly."""
+    differences = content_differences(existing, wanted)
+    if differences:
+        raise IdempotencyConflictError(key, existing_entry_id=existing_id, differences=differences)
 
 
 def _shown(value: object) -> str:

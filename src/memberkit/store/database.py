@@ -66,6 +66,14 @@ class Database:
         with self._write_sessions() as session, session.begin():
             yield session
 
+    def write_session(self) -> Session:
+        """A new write session whose transactions are ``BEGIN IMMEDIATE`` on SQLite.
+
+        For callers that commit several times in one session (the unit of work);
+        the caller closes it.
+        """
+        return self._write_sessions()
+
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A read transaction; rolled back at the end (loaded objects stay readable)."""

@@ -17,6 +17,7 @@ allocations can name entries before they are inserted.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,16 +27,22 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, Table, func, select, text, type_coerce
 from sqlalchemy.orm import Session
 
+from memberkit.domain.events import MemberIdentity, entry_event_type, entry_payload
 from memberkit.domain.ledger import (
     DebtState,
     EntryContent,
-    IdempotencyConflictError,
     LedgerError,
     LotState,
-    ReversalError,
-    content_differences,
+    TimedLot,
+    check_credit_reversal,
+    check_posting_amount,
+    check_replay,
+    check_resulting_balance,
+    due_for_expiry,
     expiry_instant,
+    expiry_note,
     plan_debit,
+    plan_debit_reversal,
     plan_settlement,
 )
 from memberkit.errors import NotFoundError
@@ -63,6 +70,8 @@ class MemberState:
     label: str
     balance: int
     debt: int
+    email: str | None = None
+    shopify_id: str | None = None
     lots: dict[int, OpenLot] = field(default_factory=dict)
     debts: dict[int, int] = field(default_factory=dict)  # debit entry id -> unpaid
     changed: bool = False
@@ -76,6 +85,11 @@ class MemberState:
     def debt_states(self) -> list[DebtState]:
         """The unpaid debts as the domain rules take them."""
         return [DebtState(debit_id, unpaid) for debit_id, unpaid in self.debts.items() if unpaid]
+
+    @property
+    def identity(self) -> MemberIdentity:
+        """Who this member is, as event payloads name them."""
+        return MemberIdentity(self.member_id, self.email, self.shopify_id)
 
 
 @dataclass(frozen=True)
@@ -98,10 +112,12 @@ def content_of(row: LedgerEntry | dict[str, Any]) -> EntryContent:
         return row[name] if isinstance(row, dict) else getattr(row, name)
 
     set_to = get("set_to")
+    kind = "set" if set_to is not None else get("kind")
     return EntryContent(
         member_id=get("member_id"),
-        kind="set" if set_to is not None else get("kind"),
-        points=None if set_to is not None else get("points"),
+        kind=kind,
+        # A set is its target and a reversal its entry, not the points they posted.
+        points=None if kind in ("set", "reversal") else get("points"),
         expires_on=get("expires_on"),
         source=get("source"),
         source_ref=get("source_ref"),
@@ -109,11 +125,7 @@ def content_of(row: LedgerEntry | dict[str, Any]) -> EntryContent:
     )
 
 
-def check_replay(key: str, existing: EntryContent, existing_id: int, wanted: EntryContent) -> None:
-    """Raise ``IdempotencyConflictError`` unless ``wanted`` repeats ``existing`` exactly."""
-    differences = content_differences(existing, wanted)
-    if differences:
-        raise IdempotencyConflictError(key, existing_entry_id=existing_id, differences=differences)
+__all__ = ["LedgerBook", "MemberState", "NewEntry", "OpenLot", "check_replay", "content_of"]
 
 
 def find_keys(session: Session, keys: Iterable[str]) -> dict[str, LedgerEntry]:
@@ -135,11 +147,25 @@ def find_keys(session: Session, keys: Iterable[str]) -> dict[str, LedgerEntry]:
 class LedgerBook:
     """Members' ledger state for one transaction; see the module docstring."""
 
-    def __init__(self, session: Session, db: Database, *, zone: ZoneInfo, now: dt.datetime) -> None:
+    def __init__(
+        self,
+        session: Session,
+        db: Database,
+        *,
+        zone: ZoneInfo,
+        now: dt.datetime,
+        actor: str,
+        batch_id: int | None = None,
+        outbox: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.session = session
         self.db = db
         self.zone = zone
         self.now = now
+        self.actor = actor
+        self.batch_id = batch_id
+        # Outbox rows, one per entry, shared with the unit of work that owns the book.
+        self.outbox: list[dict[str, Any]] = [] if outbox is None else outbox
         self.members: dict[int, MemberState] = {}
         self._entries: list[dict[str, Any]] = []
         self._new_lots: list[dict[str, Any]] = []
@@ -190,7 +216,13 @@ class LedgerBook:
                     f"Shopify customer {row.shopify_id}" if row.shopify_id else f"member {row.id}"
                 )
                 self.members[row.id] = MemberState(
-                    row.id, label, int(row.points_balance), int(row.points_debt), all_lots=all_lots
+                    row.id,
+                    label,
+                    int(row.points_balance),
+                    int(row.points_debt),
+                    email=row.email,
+                    shopify_id=row.shopify_id,
+                    all_lots=all_lots,
                 )
             missing = [i for i in part if i not in self.members]
             if missing:
@@ -324,6 +356,9 @@ class LedgerBook:
             "reverses_id": reverses_id,
             "effective_at": effective_at or meta.effective_at or self.now,
             "created_at": self.now,
+            # Expiring is the ledger's own rule, whoever's posting found the lot due.
+            "actor": "system:expiry" if kind == "expiry" else self.actor,
+            "batch_id": self.batch_id,
         }
         self._entries.append(row)
         if meta.key is not None:
@@ -331,6 +366,32 @@ class LedgerBook:
         state.balance += points
         state.changed = True
         return row
+
+    def _emit(self, state: MemberState, row: dict[str, Any]) -> None:
+        """The entry's outbox event, once the posting is complete (balance and debt after)."""
+        kind = str(row["kind"])
+        points = int(row["points"])
+        payload = entry_payload(
+            state.identity,
+            entry_id=int(row["id"]),
+            kind=kind,
+            points=points,
+            source=str(row["source"]),
+            source_ref=row["source_ref"],
+            expires_on=row["expires_on"],
+            balance_after=state.balance,
+            debt_after=state.debt,
+        )
+        self.outbox.append(
+            {
+                "event_type": entry_event_type(kind, points),
+                "member_id": state.member_id,
+                "payload": json.dumps(payload, sort_keys=True, ensure_ascii=False),
+                "created_at": self.now,
+                "actor": row["actor"],
+                "batch_id": self.batch_id,
+            }
+        )
 
     def _allocate(self, lot: OpenLot, entry_id: int, points: int) -> None:
         self._allocations.append({"lot_id": lot.lot_id, "entry_id": entry_id, "points": points})
@@ -343,6 +404,8 @@ class LedgerBook:
         """Post a credit: a new lot, which first pays any debt."""
         if points <= 0:
             raise ValueError(f"a credit takes a positive number of points, got {points}")
+        check_posting_amount(points, member=state.label)
+        check_resulting_balance(state.balance + points, member=state.label)
         effective = meta.effective_at or self.now
         if expires_on is not None and expiry_instant(expires_on, self.zone) <= effective:
             raise LedgerError(
@@ -370,12 +433,14 @@ class LedgerBook:
         )
         state.lots[lot.lot_id] = lot
         self._settle(state)
+        self._emit(state, row)
         return row
 
     def debit(
         self, state: MemberState, points: int, *, allow_negative: bool, meta: NewEntry
     ) -> dict[str, Any]:
         """Post a debit: consume lots earliest expiry first; a shortfall becomes debt."""
+        check_posting_amount(points, member=state.label)
         plan = plan_debit(
             state.lot_states(),
             points,
@@ -383,6 +448,7 @@ class LedgerBook:
             allow_negative=allow_negative,
             member=state.label,
         )
+        check_resulting_balance(state.balance - points, member=state.label)
         row = self._entry(state, kind="debit", points=-points, meta=meta)
         for allocation in plan.allocations:
             self._allocate(state.lots[allocation.lot_id], row["id"], allocation.points)
@@ -398,28 +464,26 @@ class LedgerBook:
             state.debts[row["id"]] = plan.shortfall
             state.debt += plan.shortfall
         self._drop_empty_lots(state)
+        self._emit(state, row)
         return row
 
     def expire_due(self, state: MemberState, *, at: dt.datetime) -> list[dict[str, Any]]:
         """Write an expiry entry for each open lot whose expiry instant is at or before ``at``."""
         rows = []
-        due = [
-            lot
-            for lot in state.lots.values()
-            if lot.remaining > 0 and lot.expires_at is not None and lot.expires_at <= at
-        ]
-        for lot in sorted(due, key=lambda lot: (lot.expires_at, lot.lot_id)):
-            assert lot.expires_at is not None
+        timed = [TimedLot(lot.lot_id, lot.remaining, lot.expires_at) for lot in state.lots.values()]
+        for due in due_for_expiry(timed, at=at):
+            lot = state.lots[due.lot_id]
             meta = NewEntry(
                 source="expiry",
                 source_ref=f"lot {lot.lot_id}",
                 key=f"expiry:lot:{lot.lot_id}",
-                public_note=f"{lot.remaining} points expired (expiry date {lot.expires_on})",
+                public_note=expiry_note(lot.remaining, lot.expires_on),
             )
             row = self._entry(
                 state, kind="expiry", points=-lot.remaining, meta=meta, effective_at=lot.expires_at
             )
             self._allocate(lot, row["id"], lot.remaining)
+            self._emit(state, row)
             rows.append(row)
         self._drop_empty_lots(state)
         return rows
@@ -438,41 +502,33 @@ class LedgerBook:
         """
         if original.kind == "credit":
             lot = self.load_lots([original.id])[original.id]
-            if lot.remaining != lot.points:
-                if self._has_expired(lot):
-                    raise ReversalError(
-                        f"cannot reverse entry {original.id}: its points expired after "
-                        f"{lot.expires_on}",
-                        hint="expired points stay expired; credit new points instead",
-                    )
-                used = lot.points - lot.remaining
-                raise ReversalError(
-                    f"cannot reverse entry {original.id}: {used} of its {lot.points} points "
-                    "are already spent",
-                    hint="reverse the debits that used them first, or deduct the rest instead",
-                )
+            check_credit_reversal(
+                original.id,
+                points=lot.points,
+                remaining=lot.remaining,
+                expired=self._has_expired(lot),
+                expires_on=lot.expires_on,
+            )
             row = self._entry(
                 state, kind="reversal", points=-lot.points, meta=meta, reverses_id=original.id
             )
             self._allocate(lot, row["id"], lot.points)
             self._drop_empty_lots(state)
+            self._emit(state, row)
             return row
         # A debit: give back what each lot lent it, unless the lot has expired since.
         lots = self.load_lots(lot_id for lot_id, _ in allocations)
-        per_lot: dict[int, int] = {}
-        for lot_id, points in allocations:
-            per_lot[lot_id] = per_lot.get(lot_id, 0) + points
-        restore = {
-            lot_id: points
-            for lot_id, points in per_lot.items()
-            if points > 0 and not self._has_expired(lots[lot_id])
-        }
-        cancelled = state.debts.get(original.id, 0)
-        restored = sum(restore.values()) + cancelled
-        kept = sum(per_lot.values()) - sum(restore.values())
+        plan = plan_debit_reversal(
+            allocations,
+            expired_lots={i for i, lot in lots.items() if self._has_expired(lot)},
+            unpaid_debt=state.debts.get(original.id, 0),
+        )
+        check_resulting_balance(state.balance + plan.points, member=state.label)
         note = meta.internal_note
-        if kept:
-            extra = f"{kept} points from lots that have expired since were not restored"
+        if plan.kept_expired:
+            extra = (
+                f"{plan.kept_expired} points from lots that have expired since were not restored"
+            )
             note = f"{note}; {extra}" if note else extra
         meta = NewEntry(
             source=meta.source,
@@ -483,15 +539,16 @@ class LedgerBook:
             effective_at=meta.effective_at,
         )
         row = self._entry(
-            state, kind="reversal", points=restored, meta=meta, reverses_id=original.id
+            state, kind="reversal", points=plan.points, meta=meta, reverses_id=original.id
         )
-        for lot_id, points in restore.items():
+        for lot_id, points in plan.restore.items():
             self._allocate(lots[lot_id], row["id"], -points)
-        if cancelled:
+        if plan.cancelled_debt:
             state.debts[original.id] = 0
             self._debt_updates[original.id] = 0
-            state.debt -= cancelled
+            state.debt -= plan.cancelled_debt
         self._settle(state)
+        self._emit(state, row)
         return row
 
     def _has_expired(self, lot: OpenLot) -> bool:

@@ -228,10 +228,14 @@ def read_member_records(
             yield record
 
 
-def import_customers(db: Database, *, path: Path, settings: Settings) -> CustomersImportResult:
+def import_customers(
+    db: Database, *, path: Path, settings: Settings, actor: str
+) -> CustomersImportResult:
     """Upsert every usable row of the export at ``path`` (one transaction)."""
     result = CustomersImportResult()
-    upserted = upsert_members_from_export(db, records=read_member_records(path, settings, result))
+    upserted = upsert_members_from_export(
+        db, actor=actor, records=read_member_records(path, settings, result)
+    )
     result.created, result.updated, result.unchanged = (
         upserted.created,
         upserted.updated,

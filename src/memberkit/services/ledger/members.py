@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.orm import Session
 
-from memberkit.clock import utcnow
-from memberkit.domain.members import MemberRecord, email_key, parse_member_ref
+from memberkit.domain.events import PROFILE_UPDATED, MemberIdentity, json_value
+from memberkit.domain.members import (
+    MemberRecord,
+    Wallet,
+    email_key,
+    merge_wallet,
+    parse_member_ref,
+)
 from memberkit.errors import NotFoundError, UsageError
-from memberkit.store.bulk import chunked
+from memberkit.store.bulk import among, chunked, insert_rows, update_rows
 from memberkit.store.database import Database
-from memberkit.store.models import Member, Tier, TierChange
+from memberkit.store.models import Member, ProfileChange, Tier, TierChange
+from memberkit.store.unit_of_work import UnitOfWork, unit_of_work
 
 MemberRef = str | int
 """A member as callers name one: an email or Shopify id (str), or the internal id (int)."""
@@ -42,21 +50,30 @@ def find_member(session: Session, ref: MemberRef) -> Member:
 
 
 def create_member(
-    db: Database,
+    db: Database | None = None,
     *,
+    uow: UnitOfWork | None = None,
+    actor: str | None = None,
     email: str | None,
     shopify_id: str | None = None,
     first_name: str | None = None,
     last_name: str | None = None,
     now: dt.datetime | None = None,
 ) -> int:
-    """Add one member and return their internal id (imports use ``upsert_members_from_export``)."""
+    """Add one member and return their internal id (imports use ``upsert_members_from_export``).
+
+    Writes the member's ``profile_changes`` row (nothing before) and a
+    ``profile/updated`` event with ``created`` true, in the same unit of work.
+    """
     if not email and not shopify_id:
         raise UsageError("a member needs an email or a Shopify customer id")
-    moment = now or utcnow()
-    with db.write() as session:
+    with unit_of_work(uow, db, actor=actor, now=now) as work:
+        session = work.session
+        moment = work.now
         if email and session.scalar(select(Member.id).where(Member.email_key == email_key(email))):
             raise UsageError(f"a member with email {email!r} already exists")
+        if shopify_id and session.scalar(select(Member.id).where(Member.shopify_id == shopify_id)):
+            raise UsageError(f"a member with Shopify customer id {shopify_id} already exists")
         member = Member(
             email=email.strip() if email else None,
             email_key=email_key(email) if email else None,
@@ -73,7 +90,71 @@ def create_member(
         )
         session.add(member)
         session.flush()
+        after = {
+            name: getattr(member, name)
+            for name in ("shopify_id", "email", "first_name", "last_name")
+            if getattr(member, name) is not None
+        }
+        record_profile_changes(
+            work, [ProfileDiff(member.id, member.email, member.shopify_id, {}, after, True)]
+        )
         return member.id
+
+
+@dataclass(frozen=True)
+class ProfileDiff:
+    """One member's changed profile fields: values before (absent: new) and after."""
+
+    member_id: int
+    email: str | None
+    shopify_id: str | None
+    before: dict[str, Any]
+    after: dict[str, Any]
+    created: bool = False
+
+
+def _json_values(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: json_value(value) for name, value in values.items()}
+
+
+def record_profile_changes(work: UnitOfWork, diffs: Sequence[ProfileDiff]) -> None:
+    """Write a ``profile_changes`` row and a ``profile/updated`` event per diff, in bulk.
+
+    The history row keeps the previous values of exactly the changed fields, so
+    an import (one batch) can be undone field by field.
+    """
+    if not diffs:
+        return
+    rows = [
+        {
+            "member_id": d.member_id,
+            "before": json.dumps(_json_values(d.before), sort_keys=True, ensure_ascii=False),
+            "after": json.dumps(_json_values(d.after), sort_keys=True, ensure_ascii=False),
+            "changed_at": work.now,
+            "actor": work.actor,
+            "batch_id": work.batch_id,
+        }
+        for d in diffs
+    ]
+    table = ProfileChange.__table__
+    assert isinstance(table, Table)
+    insert_rows(work.session, table, rows)
+    for d in diffs:
+        work.emit(
+            PROFILE_UPDATED,
+            d.member_id,
+            {
+                "member": MemberIdentity(d.member_id, d.email, d.shopify_id).to_json(),
+                "created": d.created,
+                "changed": {
+                    name: {
+                        "before": json_value(d.before.get(name)),
+                        "after": json_value(d.after.get(name)),
+                    }
+                    for name in sorted(set(d.before) | set(d.after))
+                },
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -221,44 +302,76 @@ def _email_conflict(
     return None
 
 
+def _reserve_member_ids(session: Session, db: Database, count: int) -> list[int]:
+    """``count`` new member ids, taken before a bulk insert (COPY returns no ids)."""
+    if count <= 0:
+        return []
+    if db.is_postgresql:
+        rows = session.execute(
+            text(
+                "SELECT nextval(pg_get_serial_sequence('members', 'id')) "
+                "FROM generate_series(1, :n)"
+            ),
+            {"n": count},
+        )
+        return [int(r[0]) for r in rows]
+    # SQLite: this transaction holds the write lock (BEGIN IMMEDIATE).
+    highest = session.scalar(select(func.max(Member.id))) or 0
+    return list(range(highest + 1, highest + 1 + count))
+
+
 def upsert_members_from_export(
-    db: Database,
+    db: Database | None = None,
     *,
+    uow: UnitOfWork | None = None,
+    actor: str | None = None,
     records: Iterable[MemberRecord],
     now: dt.datetime | None = None,
     batch_size: int = 5000,
 ) -> UpsertResult:
     """Insert new members and update changed ones, matching on Shopify id, then email.
 
-    Runs in one transaction, in batches; a record without an email or Shopify id
-    is skipped by the caller (readers reject such rows). Fields a record leaves
-    as ``None`` keep their stored values. A record whose email belongs to another
-    member is not written and is listed in ``conflicts`` with the reason.
-    ``changed_ids`` lists the members created or updated.
+    Runs in one unit of work, in batches written with the bulk writers (``COPY``
+    on PostgreSQL). A record without an email or Shopify id is skipped by the
+    caller (readers reject such rows). Fields a record leaves as ``None`` keep
+    their stored values; the others follow the export, except the code lists,
+    which merge by ``domain.members.merge_wallet`` (a used or expired code never
+    comes back as available). A record whose email belongs to another member is
+    not written and is listed in ``conflicts`` with the reason. Every created or
+    changed member gets a ``profile_changes`` row (the changed fields' previous
+    and new values) and a ``profile/updated`` event. ``changed_ids`` lists the
+    members created or updated.
     """
-    moment = now or utcnow()
     created = updated = unchanged = 0
     changed_ids: list[int] = []
     conflicts: list[tuple[MemberRecord, str]] = []
     columns = ("id", "shopify_id", "email_key", *_PROFILE_FIELDS, *_WALLET_FIELDS)
-    with db.write() as session:
+    table = Member.__table__
+    assert isinstance(table, Table)
+    with unit_of_work(uow, db, actor=actor, now=now) as work:
+        session = work.session
+        moment = work.now
+        pg = work.db.is_postgresql
         batch: list[MemberRecord] = []
 
         def flush(batch: list[MemberRecord]) -> None:
             nonlocal created, updated, unchanged
-            shopify_ids = [r.shopify_id for r in batch if r.shopify_id]
-            keys = [email_key(r.email) for r in batch if r.email and r.email.strip()]
+            shopify_ids = sorted({r.shopify_id for r in batch if r.shopify_id})
+            keys = sorted({email_key(r.email) for r in batch if r.email and r.email.strip()})
             by_shopify: dict[str, dict[str, Any]] = {}
             by_email: dict[str, dict[str, Any]] = {}
             wanted = [getattr(Member, c) for c in columns]
             for part in chunked(shopify_ids):
-                for row in session.execute(select(*wanted).where(Member.shopify_id.in_(part))):
-                    by_shopify[row.shopify_id] = dict(row._mapping)
+                query = select(*wanted).where(among(Member.shopify_id, part, postgresql=pg))
+                for found in session.execute(query):
+                    by_shopify[found.shopify_id] = dict(found._mapping)
             for part in chunked(keys):
-                for row in session.execute(select(*wanted).where(Member.email_key.in_(part))):
-                    by_email[row.email_key] = dict(row._mapping)
+                query = select(*wanted).where(among(Member.email_key, part, postgresql=pg))
+                for found in session.execute(query):
+                    by_email[found.email_key] = dict(found._mapping)
             inserts: list[dict[str, Any]] = []
-            updates: list[dict[str, Any]] = []
+            updates: dict[int, dict[str, Any]] = {}
+            before_of: dict[int, dict[str, Any]] = {}
             seen_new: dict[str, dict[str, Any]] = {}
             new_emails: dict[str, str] = {}
             for record in batch:
@@ -294,34 +407,63 @@ def upsert_members_from_export(
                     inserts.append(new_row)
                     seen_new[ident] = new_row
                     continue
+                wallet = merge_wallet(
+                    Wallet(
+                        existing["codes_available"],
+                        existing["codes_used"],
+                        existing["codes_expired"],
+                    ),
+                    available=values.pop("codes_available", None),
+                    used=values.pop("codes_used", None),
+                    expired=values.pop("codes_expired", None),
+                )
+                values["codes_available"] = wallet.available
+                values["codes_used"] = wallet.used
+                values["codes_expired"] = wallet.expired
                 diff = {k: v for k, v in values.items() if existing.get(k) != v}
                 if diff:
+                    first = before_of.setdefault(existing["id"], {})
+                    for name in diff:
+                        first.setdefault(name, existing.get(name))
                     existing.update(diff)
-                    updates.append({"b_id": existing["id"], **existing, "updated_at": moment})
-                    changed_ids.append(existing["id"])
+                    updates[existing["id"]] = existing
                 else:
                     unchanged += 1
+            diffs: list[ProfileDiff] = []
             if inserts:
-                result = session.execute(
-                    insert(Member).returning(Member.id, sort_by_parameter_order=True), inserts
-                )
-                changed_ids.extend(result.scalars().all())
+                ids = _reserve_member_ids(session, work.db, len(inserts))
+                for member_id, row in zip(ids, inserts, strict=True):
+                    row["id"] = member_id
+                    after = {
+                        k: row[k]
+                        for k in ("shopify_id", *_PROFILE_FIELDS, *_WALLET_FIELDS)
+                        if row.get(k) is not None and row.get(k) != "[]"
+                    }
+                    diffs.append(
+                        ProfileDiff(member_id, row["email"], row["shopify_id"], {}, after, True)
+                    )
+                insert_rows(session, table, inserts)
+                changed_ids.extend(ids)
                 created += len(inserts)
             if updates:
-                table = Member.__table__
-                session.connection().execute(
-                    update(table)  # type: ignore[arg-type]
-                    .where(table.c.id == bindparam("b_id"))
-                    .values(
-                        {
-                            name: bindparam(name)
-                            for name in (*columns[1:], "updated_at")
-                            if name != "id"
-                        }
-                    ),
-                    [{k: v for k, v in u.items() if k != "id"} for u in updates],
+                update_rows(
+                    session,
+                    table,
+                    "id",
+                    [
+                        {**{c: row[c] for c in columns}, "updated_at": moment}
+                        for row in updates.values()
+                    ],
                 )
+                for member_id, row in updates.items():
+                    before = before_of[member_id]
+                    after = {name: row[name] for name in before}
+                    diffs.append(
+                        ProfileDiff(member_id, row["email"], row["shopify_id"], before, after)
+                    )
+                changed_ids.extend(updates)
                 updated += len(updates)
+            record_profile_changes(work, diffs)
 
         for record in records:
             batch.append(record)

@@ -1,9 +1,12 @@
 """Points: add, deduct, set, reverse, expire, balance (now or as of a time), history.
 
-Every function here is one transaction. Postings lock the member first
+Every posting runs in a unit of work (``store.unit_of_work``): the caller's
+(``uow=``), so it commits with whatever else the caller does, or its own
+(``db=`` and ``actor=``) when called alone. Postings lock the member first
 (``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on PostgreSQL),
 write any expiries that have fallen due, then apply the rules of
-``memberkit.domain.ledger`` through a ``LedgerBook``.
+``memberkit.domain.ledger`` through the unit's ``LedgerBook``, which also
+writes each entry's outbox event.
 
 Many postings at once: ``services.ledger.bulk.post_bulk``.
 
@@ -28,7 +31,11 @@ from memberkit.clock import utcnow
 from memberkit.domain.ledger import (
     EntryContent,
     ReversalError,
+    check_replay,
+    check_reversible,
     check_source,
+    reversal_content,
+    set_balance_difference,
     to_utc,
 )
 from memberkit.errors import NotFoundError, UsageError
@@ -39,11 +46,11 @@ from memberkit.store.ledger_book import (
     LedgerBook,
     MemberState,
     NewEntry,
-    check_replay,
     content_of,
     find_keys,
 )
 from memberkit.store.models import AllocationRow, LedgerEntry, Lot, Member
+from memberkit.store.unit_of_work import UnitOfWork, unit_of_work
 
 T = TypeVar("T")
 
@@ -120,60 +127,100 @@ def _lock_member(session: Session, db: Database, member_id: int) -> None:
         session.execute(select(Member.id).where(Member.id == member_id).with_for_update())
 
 
-def _retrying_key_race(action: Callable[[], T]) -> T:
-    """Run ``action``; once more if a concurrent posting took the same key first.
+def _retrying_key_race(
+    uow: UnitOfWork | None,
+    db: Database | None,
+    *,
+    actor: str | None,
+    zone: ZoneInfo | None,
+    now: dt.datetime | None,
+    action: Callable[[UnitOfWork], T],
+) -> T:
+    """Run ``action`` in a unit of work; once more if a concurrent posting took its key first.
 
     On PostgreSQL two postings with one key for *different* members are not
     serialised by the member lock: the second insert hits the unique index.
     Retrying finds the stored entry and replays it or reports the conflict.
+    Only a unit of work of our own can be retried; a caller's fails as it is.
     """
+    moment = now or utcnow()
     try:
-        return action()
+        with unit_of_work(uow, db, actor=actor, zone=zone, now=moment) as work:
+            return action(work)
     except IntegrityError as exc:
-        if "idempotency_key" not in str(
-            exc.orig
-        ) and "uq_ledger_entries_idempotency_key" not in str(exc.orig):
+        text = str(exc.orig)
+        if uow is not None or (
+            "idempotency_key" not in text and "uq_ledger_entries_idempotency_key" not in text
+        ):
             raise
-        return action()
+    with unit_of_work(None, db, actor=actor, zone=zone, now=moment) as work:
+        return action(work)
 
 
 def _post(
-    db: Database,
+    uow: UnitOfWork | None,
+    db: Database | None,
     *,
+    actor: str | None,
     member: MemberRef,
-    zone: ZoneInfo,
+    zone: ZoneInfo | None,
     now: dt.datetime | None,
     key: str | None,
     content: Callable[[int], EntryContent],
     apply: Callable[[LedgerBook, MemberState], dict[str, Any] | None],
 ) -> PostingResult:
-    moment = now or utcnow()
+    def attempt(work: UnitOfWork) -> PostingResult:
+        session = work.session
+        found = find_member(session, member)
+        member_id = found.id
+        _lock_member(session, work.db, member_id)
+        book = work.book
+        if key is not None:
+            existing = find_keys(session, [key]).get(key)
+            pending = book.pending_key(key)
+            if existing is not None or pending is not None:
+                stored = content_of(existing if existing is not None else pending)  # type: ignore[arg-type]
+                stored_id = existing.id if existing is not None else int(pending["id"])  # type: ignore[index]
+                check_replay(key, stored, stored_id, content(member_id))
+                view = (
+                    EntryView.of(existing, allocations=_allocations_of(session, existing.id))
+                    if existing is not None
+                    else EntryView.of(pending, allocations=book.pending_allocations(stored_id))  # type: ignore[arg-type]
+                )
+                # A replay changes nothing, not even expiries that have fallen due since.
+                state = book.members.get(member_id)
+                balance = state.balance if state else found.points_balance
+                return PostingResult(member_id, view, balance, replayed=True)
+        before = len(book.pending_rows())
+        book.load([member_id])
+        expired = tuple(EntryView.of(row) for row in book.pending_rows()[before:])
+        row = apply(book, book.members[member_id])
+        balance = book.members[member_id].balance
+        posted = EntryView.of(row, allocations=book.pending_allocations(row["id"])) if row else None
+        return PostingResult(member_id, posted, balance, expired=expired)
 
-    def attempt() -> PostingResult:
-        with db.write() as session:
-            found = find_member(session, member)
-            member_id = found.id
-            _lock_member(session, db, member_id)
-            if key is not None:
-                existing = find_keys(session, [key]).get(key)
-                if existing is not None:
-                    check_replay(key, content_of(existing), existing.id, content(member_id))
-                    session.refresh(found)
-                    return PostingResult(
-                        member_id, EntryView.of(existing), found.points_balance, replayed=True
-                    )
-            book = LedgerBook(session, db, zone=zone, now=moment)
-            book.load([member_id])
-            expired = tuple(EntryView.of(row) for row in book.pending_rows())
-            row = apply(book, book.members[member_id])
-            balance = book.members[member_id].balance
-            view = (
-                EntryView.of(row, allocations=book.pending_allocations(row["id"])) if row else None
-            )
-            book.flush()
-            return PostingResult(member_id, view, balance, expired=expired)
+    return _retrying_key_race(uow, db, actor=actor, zone=zone, now=now, action=attempt)
 
-    return _retrying_key_race(attempt)
+
+def _allocations_of(session: Session, entry_id: int) -> tuple[tuple[int, int], ...]:
+    """(lot id, points) a stored entry used, in the order written."""
+    return tuple(
+        (int(lot), int(pts))
+        for lot, pts in session.execute(
+            select(AllocationRow.lot_id, AllocationRow.points)
+            .where(AllocationRow.entry_id == entry_id)
+            .order_by(AllocationRow.id)
+        )
+    )
+
+
+def _zone(uow: UnitOfWork | None, zone: ZoneInfo | None) -> ZoneInfo:
+    """The processing zone: the caller's unit of work's, else the one passed."""
+    if uow is not None:
+        return uow.zone
+    if zone is None:
+        raise TypeError("a service called without uow= needs zone= (processing.timezone)")
+    return zone
 
 
 def _meta(
@@ -199,11 +246,13 @@ def _meta(
 
 
 def add_points(
-    db: Database,
+    db: Database | None = None,
     *,
+    uow: UnitOfWork | None = None,
+    actor: str | None = None,
     member: MemberRef,
     points: int,
-    zone: ZoneInfo,
+    zone: ZoneInfo | None = None,
     expires_on: dt.date | None = None,
     source: str = "manual",
     source_ref: str | None = None,
@@ -223,10 +272,12 @@ def add_points(
         internal_note=internal_note,
         key=key,
         effective_at=effective_at,
-        zone=zone,
+        zone=_zone(uow, zone),
     )
     return _post(
+        uow,
         db,
+        actor=actor,
         member=member,
         zone=zone,
         now=now,
@@ -237,11 +288,13 @@ def add_points(
 
 
 def deduct_points(
-    db: Database,
+    db: Database | None = None,
     *,
+    uow: UnitOfWork | None = None,
+    actor: str | None = None,
     member: MemberRef,
     points: int,
-    zone: ZoneInfo,
+    zone: ZoneInfo | None = None,
     allow_negative: bool = False,
     source: str = "manual",
     source_ref: str | None = None,
@@ -265,10 +318,12 @@ def deduct_points(
         internal_note=internal_note,
         key=key,
         effective_at=effective_at,
-        zone=zone,
+        zone=_zone(uow, zone),
     )
     return _post(
+        uow,
         db,
+        actor=actor,
         member=member,
         zone=zone,
         now=now,
@@ -281,11 +336,13 @@ def deduct_points(
 
 
 def set_balance(
-    db: Database,
+    db: Database | None = None,
     *,
+    uow: UnitOfWork | None = None,
+    actor: str | None = None,
     member: MemberRef,
     target: int,
-    zone: ZoneInfo,
+    zone: ZoneInfo | None = None,
     expires_on: dt.date | None = None,
     allow_negative: bool = False,
     source: str = "manual",
@@ -314,12 +371,12 @@ def set_balance(
         internal_note=internal_note,
         key=key,
         effective_at=effective_at,
-        zone=zone,
+        zone=_zone(uow, zone),
         set_to=target,
     )
 
     def apply(book: LedgerBook, state: MemberState) -> dict[str, Any] | None:
-        difference = target - state.balance
+        difference = set_balance_difference(state.balance, target)
         if difference > 0:
             return book.credit(state, difference, expires_on=expires_on, meta=meta)
         if difference < 0:
@@ -327,7 +384,9 @@ def set_balance(
         return None
 
     return _post(
+        uow,
         db,
+        actor=actor,
         member=member,
         zone=zone,
         now=now,
@@ -338,10 +397,12 @@ def set_balance(
 
 
 def reverse_entry(
-    db: Database,
+    db: Database | None = None,
     *,
+    uow: UnitOfWork | None = None,
+    actor: str | None = None,
     entry_id: int,
-    zone: ZoneInfo,
+    zone: ZoneInfo | None = None,
     public_note: str | None = None,
     internal_note: str | None = None,
     key: str | None = None,
@@ -351,75 +412,76 @@ def reverse_entry(
 
     A debit's points taken from lots that have expired since stay expired; the
     reversal's internal note says how many. Expiries and reversals cannot be reversed,
-    and an entry is reversed at most once.
+    and an entry is reversed at most once. Replaying ``key`` returns the stored
+    reversal.
     """
-    moment = now or utcnow()
 
-    def attempt() -> PostingResult:
-        with db.write() as session:
-            original = session.get(LedgerEntry, entry_id)
-            if original is None:
-                raise NotFoundError(
-                    f"no ledger entry {entry_id}",
-                    hint="entry ids are in memberkit points history MEMBER",
-                )
-            _lock_member(session, db, original.member_id)
-            if key is not None:
-                existing = find_keys(session, [key]).get(key)
-                if existing is not None:
-                    wanted = EntryContent(
-                        original.member_id, "reversal", existing.points, None, "reversal", None
+    def attempt(work: UnitOfWork) -> PostingResult:
+        # The entry reversed may have been posted earlier in this unit of work.
+        work.flush()
+        session = work.session
+        original = session.get(LedgerEntry, entry_id)
+        if original is None:
+            raise NotFoundError(
+                f"no ledger entry {entry_id}",
+                hint="entry ids are in memberkit points history MEMBER",
+            )
+        member_id = original.member_id
+        _lock_member(session, work.db, member_id)
+        book = work.book
+        if key is not None:
+            existing = find_keys(session, [key]).get(key)
+            if existing is not None:
+                if existing.kind == "reversal" and existing.reverses_id != entry_id:
+                    raise ReversalError(
+                        f"idempotency key {key!r} was already used by entry {existing.id}, "
+                        f"which reverses entry {existing.reverses_id}, not {entry_id}",
+                        hint="use a new key for a new reversal",
                     )
-                    check_replay(key, content_of(existing), existing.id, wanted)
-                    if existing.reverses_id != entry_id:
-                        raise ReversalError(
-                            f"idempotency key {key!r} was already used by entry {existing.id}, "
-                            f"which reverses entry {existing.reverses_id}, not {entry_id}"
-                        )
-                    owner = session.get(Member, original.member_id)
-                    assert owner is not None
-                    return PostingResult(
-                        original.member_id,
-                        EntryView.of(existing),
-                        owner.points_balance,
-                        replayed=True,
-                    )
-            if original.kind not in ("credit", "debit"):
-                raise ReversalError(
-                    f"entry {entry_id} is a {original.kind} and cannot be reversed",
-                    hint="only credits and debits can be reversed",
+                check_replay(
+                    key, content_of(existing), existing.id, reversal_content(member_id, entry_id)
                 )
-            reversed_by = session.scalar(
+                state = book.members.get(member_id)
+                owner = session.get(Member, member_id)
+                assert owner is not None
+                balance = state.balance if state else owner.points_balance
+                view = EntryView.of(existing, allocations=_allocations_of(session, existing.id))
+                return PostingResult(member_id, view, balance, replayed=True)
+        check_reversible(
+            entry_id,
+            original.kind,
+            reversed_by=session.scalar(
                 select(LedgerEntry.id).where(LedgerEntry.reverses_id == entry_id)
-            )
-            if reversed_by is not None:
-                raise ReversalError(f"entry {entry_id} was already reversed by entry {reversed_by}")
-            book = LedgerBook(session, db, zone=zone, now=moment)
-            book.load([original.member_id])
-            expired = tuple(EntryView.of(row) for row in book.pending_rows())
-            allocations = [
-                (lot_id, points)
-                for lot_id, points in session.execute(
-                    select(AllocationRow.lot_id, AllocationRow.points).where(
-                        AllocationRow.entry_id == entry_id
-                    )
+            ),
+        )
+        before = len(book.pending_rows())
+        book.load([member_id])
+        expired = tuple(EntryView.of(row) for row in book.pending_rows()[before:])
+        allocations = [
+            (lot_id, points)
+            for lot_id, points in session.execute(
+                select(AllocationRow.lot_id, AllocationRow.points).where(
+                    AllocationRow.entry_id == entry_id
                 )
-            ]
-            meta = NewEntry(
-                source="reversal",
-                source_ref=f"entry {entry_id}",
-                public_note=public_note,
-                internal_note=internal_note,
-                key=key,
             )
-            state = book.members[original.member_id]
-            row = book.reverse(state, original, meta=meta, allocations=allocations)
-            balance = state.balance
-            view = EntryView.of(row, allocations=book.pending_allocations(row["id"]))
-            book.flush()
-            return PostingResult(original.member_id, view, balance, expired=expired)
+        ]
+        meta = NewEntry(
+            source="reversal",
+            source_ref=f"entry {entry_id}",
+            public_note=public_note,
+            internal_note=internal_note,
+            key=key,
+        )
+        state = book.members[member_id]
+        row = book.reverse(state, original, meta=meta, allocations=allocations)
+        view = EntryView.of(row, allocations=book.pending_allocations(row["id"]))
+        return PostingResult(member_id, view, state.balance, expired=expired)
 
-    return _retrying_key_race(attempt)
+    return _retrying_key_race(uow, db, actor=actor, zone=zone, now=now, action=attempt)
+
+
+EXPIRY_ACTOR = "system:expiry"
+"""The actor of every expiry entry: expiring is the ledger's rule, not a person's act."""
 
 
 @dataclass(frozen=True)
@@ -432,9 +494,10 @@ class ExpiryResult:
 
 
 def expire_points(
-    db: Database,
+    db: Database | None = None,
     *,
-    zone: ZoneInfo,
+    uow: UnitOfWork | None = None,
+    zone: ZoneInfo | None = None,
     today: dt.date | None = None,
     now: dt.datetime | None = None,
     batch_size: int = 5000,
@@ -443,14 +506,17 @@ def expire_points(
 
     ``today`` (default: the date now in ``zone``) counts as already begun, so a
     lot expiring on the day before ``today`` is expired, and one expiring on
-    ``today`` is not.
+    ``today`` is not. Called alone, the run's actor is ``system:expiry``.
     """
-    moment = now or utcnow()
-    cutoff = (
-        dt.datetime.combine(today, dt.time(0), tzinfo=zone).astimezone(dt.UTC) if today else moment
-    )
     entries = points = 0
-    with db.write() as session:
+    with unit_of_work(uow, db, actor=EXPIRY_ACTOR, zone=zone, now=now) as work:
+        moment = work.now
+        cutoff = (
+            dt.datetime.combine(today, dt.time(0), tzinfo=work.zone).astimezone(dt.UTC)
+            if today
+            else moment
+        )
+        session = work.session
         member_ids = list(
             session.scalars(
                 select(Lot.member_id)
@@ -460,29 +526,53 @@ def expire_points(
             )
         )
         for part in chunked(member_ids, batch_size):
-            book = LedgerBook(session, db, zone=zone, now=moment)
+            book = work.book
+            before = len(book.pending_rows())
             book.load(part, all_lots=False, expire_at=cutoff)
-            rows = book.pending_rows()
+            rows = book.pending_rows()[before:]
             entries += len(rows)
             points -= sum(int(r["points"]) for r in rows)
-            book.flush()
+            work.flush()
     return ExpiryResult(entries, points, len(member_ids))
 
 
 def get_balance(
-    db: Database, *, member: MemberRef, as_of: dt.datetime | None = None
+    db: Database,
+    *,
+    member: MemberRef,
+    as_of: dt.datetime | None = None,
+    now: dt.datetime | None = None,
 ) -> tuple[int, int]:
-    """(member id, balance). With ``as_of``: the sum of entries effective at or before it."""
+    """(member id, balance). With ``as_of``: the balance the ledger shows at that instant.
+
+    A past ``as_of`` is the sum of entries effective at or before it. A future
+    one (after ``now``) also takes off the points of open lots whose expiry falls
+    due by then, as the expiry run will have done by that time.
+    """
+    moment = now or utcnow()
     with db.read() as session:
         found = find_member(session, member)
         if as_of is None:
             return found.id, found.points_balance
-        total = session.scalar(
-            select(func.coalesce(func.sum(LedgerEntry.points), 0)).where(
-                LedgerEntry.member_id == found.id, LedgerEntry.effective_at <= as_of
+        total = int(
+            session.scalar(
+                select(func.coalesce(func.sum(LedgerEntry.points), 0)).where(
+                    LedgerEntry.member_id == found.id, LedgerEntry.effective_at <= as_of
+                )
             )
+            or 0
         )
-        return found.id, int(total or 0)
+        if as_of > moment:
+            due = session.scalar(
+                select(func.coalesce(func.sum(Lot.remaining), 0)).where(
+                    Lot.member_id == found.id,
+                    Lot.remaining > 0,
+                    Lot.expires_at.is_not(None),
+                    Lot.expires_at <= as_of,
+                )
+            )
+            total -= int(due or 0)
+        return found.id, total
 
 
 def history(db: Database, *, member: MemberRef) -> list[EntryView]:

@@ -1,7 +1,9 @@
 """VIP tiers: list, add, rename, move a member between tiers (with history), and evaluate.
 
 Entering a tier with an entry reward of points credits them (source
-``tier_reward``, one idempotency key per tier change). A code template is
+``tier_reward``, one idempotency key per tier change) in the same unit of work
+as the move, through the same posting path as any credit; the move writes a
+``tier/changed`` event. A code template is
 stored with the tier for the rewards update to use; issuing codes is not done here.
 """
 
@@ -17,12 +19,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from memberkit.clock import utcnow
+from memberkit.domain.events import TIER_CHANGED, MemberIdentity
 from memberkit.domain.tiers import TierRule, qualifying_tier
 from memberkit.errors import NotFoundError, UsageError
 from memberkit.services.ledger.members import MemberRef, find_member
+from memberkit.services.ledger.points import add_points
 from memberkit.store.database import Database
-from memberkit.store.ledger_book import LedgerBook, NewEntry
 from memberkit.store.models import LedgerEntry, Member, Tier, TierChange
+from memberkit.store.unit_of_work import UnitOfWork, unit_of_work
 
 
 @dataclass(frozen=True)
@@ -154,24 +158,26 @@ class TierMove:
 
 
 def set_member_tier(
-    db: Database,
+    db: Database | None = None,
     *,
+    uow: UnitOfWork | None = None,
+    actor: str | None = None,
     member: MemberRef,
     tier: str | None,
-    zone: ZoneInfo,
+    zone: ZoneInfo | None = None,
     reason: str = "set by hand",
-    changed_by: str = "cli",
     now: dt.datetime | None = None,
 ) -> TierMove:
     """Move a member to ``tier`` (None: no tier), recording the change in tier history.
 
-    Entering a tier with ``entry_reward_points`` credits them (source ``tier_reward``).
-    Setting the tier a member already has changes nothing.
+    Entering a tier with ``entry_reward_points`` credits them (source ``tier_reward``)
+    through the unit of work's ledger book, so the move, its reward and their
+    events commit together. Setting the tier a member already has changes nothing.
     """
-    moment = now or utcnow()
-    with db.write() as session:
+    with unit_of_work(uow, db, actor=actor, zone=zone, now=now) as work:
+        session = work.session
         found = find_member(session, member)
-        if db.is_postgresql:
+        if work.db.is_postgresql:
             session.execute(select(Member.id).where(Member.id == found.id).with_for_update())
             session.refresh(found)
         target = find_tier(session, tier) if tier is not None else None
@@ -182,33 +188,50 @@ def set_member_tier(
             member_id=found.id,
             from_tier_id=old.id if old else None,
             to_tier_id=target.id if target else None,
-            changed_at=moment,
+            changed_at=work.now,
             reason=reason,
-            changed_by=changed_by,
+            changed_by=work.actor,
+            batch_id=work.batch_id,
         )
         session.add(change)
         found.tier_id = target.id if target else None
-        found.updated_at = moment
+        found.updated_at = work.now
         session.flush()
-        move = TierMove(found.id, old.name if old else None, target.name if target else None, True)
+        reward_id: int | None = None
         if target is not None and target.entry_reward_points:
-            # The reward is posted in the same transaction as the move: both or neither.
-            book = LedgerBook(session, db, zone=zone, now=moment)
-            book.load([found.id], all_lots=False)
-            row = book.credit(
-                book.members[found.id],
-                target.entry_reward_points,
-                expires_on=None,
-                meta=NewEntry(
-                    source="tier_reward",
-                    source_ref=f"tier change {change.id}",
-                    public_note=f"Welcome to {target.name}",
-                    key=f"tier_reward:{change.id}",
-                ),
+            # The same posting path as any credit, in this unit of work.
+            reward = add_points(
+                uow=work,
+                member=found.id,
+                points=target.entry_reward_points,
+                source="tier_reward",
+                source_ref=f"tier change {change.id}",
+                public_note=f"Welcome to {target.name}",
+                key=f"tier_reward:{change.id}",
             )
-            book.flush()
-            move = TierMove(move.member_id, move.from_tier, move.to_tier, True, int(row["id"]))
-        return move
+            assert reward.entry is not None
+            reward_id = reward.entry.id
+        state = work.book.members.get(found.id) if work.has_book else None
+        work.emit(
+            TIER_CHANGED,
+            found.id,
+            {
+                "member": MemberIdentity(found.id, found.email, found.shopify_id).to_json(),
+                "tier_change_id": change.id,
+                "from_tier": old.name if old else None,
+                "to_tier": target.name if target else None,
+                "reason": reason,
+                "reward_entry_id": reward_id,
+                "balance_after": state.balance if state else found.points_balance,
+            },
+        )
+        return TierMove(
+            found.id,
+            old.name if old else None,
+            target.name if target else None,
+            True,
+            reward_id,
+        )
 
 
 def points_earned(

@@ -69,6 +69,10 @@ def _view(run: RewardsRun) -> RewardsRunView:
     )
 
 
+# The rewards update is a scheduled job: its member changes are the system's.
+MIRROR_ACTOR = "system:rewards-update"
+
+
 def record_rewards_run(
     db: Database,
     *,
@@ -84,7 +88,9 @@ def record_rewards_run(
     The member upsert is one transaction and the run record another, written
     after it: a recorded run always means its members are in the database.
     """
-    upserted = upsert_members_from_export(db, records=changed_members, now=finished_at)
+    upserted = upsert_members_from_export(
+        db, actor=MIRROR_ACTOR, records=changed_members, now=finished_at
+    )
     with db.write() as session:
         run = RewardsRun(
             run_date=run_date,

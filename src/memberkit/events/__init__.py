@@ -1,0 +1,1 @@
+"""The outbox: event types, writing events with the change they report, listing them."""
