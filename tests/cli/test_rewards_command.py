@@ -20,7 +20,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from memberkit.runlock import exclusive_lock
+from memberkit.config import load_settings
+from memberkit.services.rewards.lock import rewards_lock
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 DATE = "2026-11-20"
@@ -302,7 +303,7 @@ def test_a_missing_column_lists_the_columns_found(store: Path) -> None:
 
 
 def test_a_second_run_is_refused_while_the_lock_is_held(store: Path) -> None:
-    with exclusive_lock(store / "logs" / "rewards.lock", what="a test"):
+    with rewards_lock(load_settings(store / "memberkit.toml")):
         result = run(store / "memberkit.toml", "--today", DATE)
     assert result.returncode == 1
     assert "the rewards update is already running" in result.stderr

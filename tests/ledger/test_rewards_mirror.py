@@ -6,10 +6,13 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+from sqlalchemy import func, select
+
 from memberkit.config import load_settings
 from memberkit.services.ledger.members import show_member
 from memberkit.services.rewards.mirror import recent_rewards_runs, run_rewards_update_with_mirror
-from memberkit.store.database import Database
+from memberkit.store.database import Database, open_database
+from memberkit.store.models import JobLock, Member, RewardsRun
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -52,7 +55,14 @@ def test_the_mirror_can_be_switched_off(tmp_path: Path) -> None:
     settings = load_settings(config, environ={})
     _, run = run_rewards_update_with_mirror(settings, today=dt.date(2026, 11, 20))
     assert run is None
-    assert not (tmp_path / "memberkit.db").exists()
+    # The database holds only the update's lock (released): no member, no run record.
+    db = open_database(f"sqlite:///{tmp_path / 'memberkit.db'}")
+    try:
+        with db.read() as session:
+            for model in (Member, RewardsRun, JobLock):
+                assert session.scalar(select(func.count()).select_from(model)) == 0
+    finally:
+        db.dispose()
 
 
 def test_the_rewards_update_command_mirrors_and_says_so(

@@ -26,6 +26,7 @@ from memberkit.files.csv_output import CsvRowWriter
 from memberkit.files.rejects import REJECTS_PATTERN, USAGE_REJECTS_PATTERN, RejectsFile
 from memberkit.files.staging import StagedFile
 from memberkit.services.rewards.report import RewardsOutputs
+from memberkit.services.rewards.spool import SpoolWriter
 
 SHEET_NAME = "Customers"
 # Below this size a second process costs more to start than it saves.
@@ -66,9 +67,12 @@ class _CountingCodeLists:
         self.customers_rows = 0
         self.reviews_rows = 0
         self.scratch: list[Path] = []  # spool files handed to the writer
+        self.mirror: SpoolWriter | None = None  # the database mirror's spool, when it is on
 
     def changed(self, shopify_id: str, email: str, available: str, used: str, expired: str) -> None:
         self.customers_rows += 1
+        if self.mirror is not None:
+            self.mirror.write(shopify_id, email, available, used, expired)
         if email and available != "[]":
             self.reviews_rows += 1
         if self._remote is not None:
