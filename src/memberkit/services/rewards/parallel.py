@@ -171,9 +171,12 @@ def second_half(
     ``processor``'s and returns True. Otherwise it returns False and uses nothing
     of the child's: the caller must read the second half itself, with
     ``processor``. The child is stopped and its part files removed on the way
-    out, whatever happens.
+    out, whatever happens. With ``mirror``, the child spools its changed members
+    to a part file of its own, added to ``mirror`` when its rows are used.
     """
     parts = _Parts.create(output_dir)
+    if mirror is not None:
+        parts.mirror = mirror.new_part()
     context = multiprocessing.get_context("fork")
     conn, child_conn = context.Pipe(duplex=False)
     child = context.Process(
