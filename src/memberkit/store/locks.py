@@ -278,7 +278,7 @@ def _when(moment: dt.datetime) -> str:
 
 def _ago(delta: dt.timedelta) -> str:
     seconds = max(0, int(delta.total_seconds()))
-    if seconds < 120:
+    if seconds < 600:  # the range stale-after is usually in: exact
         return f"{seconds} s"
     if seconds < 7200:
         return f"{seconds // 60} min"
