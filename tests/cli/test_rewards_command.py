@@ -13,6 +13,7 @@ import csv
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -330,3 +331,80 @@ def test_an_update_that_cannot_be_written_exits_3(store: Path) -> None:
     assert rejects[1][-1].startswith(
         "Metafield: alpkit.usedcodes_2021 [json]: after the update it would hold 32,"
     )
+
+
+def last_log_line(store: Path) -> str:
+    return (store / "logs" / "process.log").read_text(encoding="utf-8").splitlines()[-1]
+
+
+def test_a_dry_run_writes_only_to_output_dry_run_and_changes_nothing_else(store: Path) -> None:
+    assert run(store / "memberkit.toml", "--today", DATE).returncode == 0
+    output = store / "output"
+    before = {p.name: p.read_bytes() for p in output.iterdir() if p.is_file()}
+    database = store / "memberkit.db"
+    with sqlite3.connect(database) as conn:
+        members_before = conn.execute("SELECT * FROM members ORDER BY id").fetchall()
+        runs_before = conn.execute("SELECT count(*) FROM rewards_runs").fetchone()
+
+    result = run(store / "memberkit.toml", "--today", DATE, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    # The earlier outputs are neither archived nor replaced; nothing is mirrored.
+    assert {p.name: p.read_bytes() for p in output.iterdir() if p.is_file()} == before
+    assert not (output / "archive").exists()
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("SELECT * FROM members ORDER BY id").fetchall() == members_before
+        assert conn.execute("SELECT count(*) FROM rewards_runs").fetchone() == runs_before
+    dry = output / "dry-run"
+    assert sorted(p.name for p in dry.iterdir()) == sorted(before)
+    assert (dry / "max_value_2026-11-20.csv").read_bytes() == before["max_value_2026-11-20.csv"]
+    assert f"Dry run: outputs written to {dry} only; nothing archived, copied, uploaded" in (
+        result.stdout
+    )
+    assert "Database:" not in result.stdout
+    summary = last_log_line(store)
+    assert "rewards update summary: status=ok" in summary and "dry_run=true" in summary.split()
+
+    # A second dry run replaces its own files; still nothing archived.
+    assert run(store / "memberkit.toml", "--today", DATE, "--dry-run").returncode == 0
+    assert not (output / "archive").exists()
+
+
+def test_a_run_that_fails_on_a_missing_file_ends_the_log_with_its_summary(store: Path) -> None:
+    (store / "input" / "discounts_export.csv").unlink()
+    result = run(store / "memberkit.toml", "--today", DATE)
+    assert result.returncode == 1
+    summary = last_log_line(store)
+    assert "ERROR" in summary
+    assert "rewards update summary: status=failed run_date=2026-11-20 dry_run=false error=" in (
+        summary
+    )
+    assert "discounts_export.csv: file not found" in summary
+
+
+def test_a_run_refused_by_the_lock_ends_the_log_with_its_summary(store: Path) -> None:
+    with rewards_lock(load_settings(store / "memberkit.toml")):
+        result = run(store / "memberkit.toml", "--today", DATE)
+    assert result.returncode == 1
+    summary = last_log_line(store)
+    assert "rewards update summary: status=failed" in summary
+    assert "the rewards update is already running: the lock is held by pid" in summary
+
+
+def test_a_killed_run_s_leftover_temporaries_are_removed_by_the_next(store: Path) -> None:
+    output = store / "output"
+    output.mkdir()
+    leftovers = [
+        output / ".customers_2026-11-19.xlsx.k3j2h1.tmp",
+        output / ".max_value_2026-11-19.csv.a8d7f6.tmp",
+        output / ".rewards-spool-x1y2.tmp",
+        output / ".rewards-mirror-x1y2.tmp",
+    ]
+    unrelated = output / ".notes.txt.tmp"
+    for path in [*leftovers, unrelated]:
+        path.write_bytes(b"partial")
+    result = run(store / "memberkit.toml", "--today", DATE)
+    assert result.returncode == 0, result.stderr
+    assert [p for p in leftovers if p.exists()] == []
+    assert unrelated.exists()  # not ours: left alone
+    log = (store / "logs" / "process.log").read_text(encoding="utf-8")
+    assert f"removed {leftovers[0]}, left by an earlier run that was stopped" in log
