@@ -69,6 +69,7 @@ def test_the_update_writes_exactly_the_expected_files_cell_by_cell(store: Path) 
     )
     output = store / "output"
     assert sorted(p.name for p in output.iterdir()) == [
+        "code_reuse_2026-11-20.csv",
         "customers_2026-11-20.xlsx",
         "for_reviews_2026-11-20.csv",
         "max_value_2026-11-20.csv",
@@ -262,6 +263,7 @@ def test_a_rerun_on_the_same_date_archives_the_earlier_files(store: Path) -> Non
     assert run(store / "memberkit.toml", "--today", DATE).returncode == 0
     archived = sorted(p.name for p in (store / "output" / "archive").iterdir())
     assert archived == [
+        "code_reuse_2026-11-20.csv",
         "customers_2026-11-20.xlsx",
         "for_reviews_2026-11-20.csv",
         "max_value_2026-11-20.csv",
@@ -408,3 +410,31 @@ def test_a_killed_run_s_leftover_temporaries_are_removed_by_the_next(store: Path
     assert unrelated.exists()  # not ours: left alone
     log = (store / "logs" / "process.log").read_text(encoding="utf-8")
     assert f"removed {leftovers[0]}, left by an earlier run that was stopped" in log
+
+
+def test_member_codes_used_twice_are_listed_for_staff(store: Path) -> None:
+    result = run(store / "memberkit.toml", "--today", DATE)
+    assert result.returncode == 0, result.stderr
+    path = store / "output" / "code_reuse_2026-11-20.csv"
+    assert f"  {path}  (2 member codes used twice)" in result.stdout
+    assert csv_rows(path) == [
+        ["Code", "Email", "Shopify ID", "Orders", "Order Dates", "Reason"],
+        [
+            "DIV-KIM0-0001",
+            "kim@example.com",
+            "6601000000011",
+            "#1003; #1005",
+            "2026-11-17; 2026-11-19",
+            "used in 2 orders",
+        ],
+        [
+            "DIV-OLD1-0001",
+            "Bob.Smith@Example.com",
+            "6601000000002",
+            "#1004",
+            "2026-11-17",
+            "already used in #0907 on 2026-05-02, used again in 1 order",
+        ],
+    ]
+    summary = last_log_line(store)
+    assert "code_reuse=2" in summary.split()

@@ -182,7 +182,7 @@ def test_a_killed_update_never_blocks_the_next_and_the_rerun_writes_the_same_fil
     _, err = done.communicate(timeout=DEADLINE_SECONDS)
     assert done.returncode == 0, err.decode()
     expected = outputs(reference)
-    assert len(expected) == 5  # customers, max_value, reviews and both rejects files
+    assert len(expected) == 6  # customers, max_value, reviews, both rejects, code reuse
     expected_members = mirrored_members(reference)
     assert expected_members
 

@@ -168,6 +168,8 @@ def print_summary(result: RewardsUpdateResult) -> None:
         lines.append(f"  {out.rejects_csv}  ({c.rejected:,} rejected customer rows)")
     if out.usage_rejects_csv:
         lines.append(f"  {out.usage_rejects_csv}  ({c.usage_rejected:,} rejected usage rows)")
+    if out.code_reuse_csv:
+        lines.append(f"  {out.code_reuse_csv}  ({c.code_reuse:,} member codes used twice)")
     if c.max_value_skipped_unchanged or c.max_value_skipped_not_in_klaviyo:
         lines.append(
             f"Max-value rows skipped: {c.max_value_skipped_unchanged:,} unchanged in Klaviyo, "

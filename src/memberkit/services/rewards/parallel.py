@@ -201,7 +201,7 @@ def second_half(
             _, kind, message, hint = reply
             error_class = InputFileError if kind == "InputFileError" else MemberkitError
             raise error_class(message, hint=hint)
-        _, counts, matched, already, rows, ids, emails = reply
+        _, counts, matched, already, owners, rows, ids, emails = reply
         files.second_reader_cpu_seconds = rows["cpu_ms"] / 1000
         if not (
             processor.seen_ids.isdisjoint(ids) and processor.email_owner.keys().isdisjoint(emails)
@@ -218,6 +218,12 @@ def second_half(
             setattr(mine, field.name, getattr(mine, field.name) + getattr(counts, field.name))
         processor.matched_keys |= matched
         processor.already_used_keys |= already
+        mine_owners = processor.code_owners
+        for key, owner in owners.items():
+            known = mine_owners.get(key)
+            # As one pass would: a code consumed wins over a code found used before.
+            if known is None or (known.already_used and not owner.already_used):
+                mine_owners[key] = owner
         return True
 
     try:
@@ -276,7 +282,16 @@ def _run_second_half(
         # Every ID and email this half looked up (claimed, or found claimed in this half).
         ids, emails = processor.seen_ids, list(processor.email_owner)
         conn.send(
-            ("ok", counts, processor.matched_keys, processor.already_used_keys, rows, ids, emails)
+            (
+                "ok",
+                counts,
+                processor.matched_keys,
+                processor.already_used_keys,
+                processor.code_owners,
+                rows,
+                ids,
+                emails,
+            )
         )
     except MemberkitError as exc:
         conn.send(("error", type(exc).__name__, exc.message, exc.hint))

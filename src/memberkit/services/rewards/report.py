@@ -43,6 +43,7 @@ class RewardsCounts:
     max_value_skipped_unchanged: int = 0
     max_value_skipped_not_in_klaviyo: int = 0
     profiles_loaded: int = 0
+    code_reuse: int = 0  # member codes used twice, listed in code_reuse_YYYY-MM-DD.csv
 
     def add_up(self) -> bool:
         """Whether every row read is accounted for exactly once."""
@@ -58,12 +59,14 @@ class RewardsOutputs:
     reviews_csv: Path
     rejects_csv: Path | None = None
     usage_rejects_csv: Path | None = None
+    code_reuse_csv: Path | None = None
     archived: list[Path] = field(default_factory=list)
     copies: list[Path] = field(default_factory=list)
 
     def written(self) -> list[Path]:
         files = [self.customers_xlsx, self.max_value_csv, self.reviews_csv]
-        return files + [p for p in (self.rejects_csv, self.usage_rejects_csv) if p is not None]
+        optional = (self.rejects_csv, self.usage_rejects_csv, self.code_reuse_csv)
+        return files + [p for p in optional if p is not None]
 
 
 @dataclass

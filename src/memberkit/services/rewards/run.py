@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,7 @@ class DailyRunResult:
     mirrored: RewardsRunView | None = None  # None with the mirror off, or on a dry run
     dry_run: bool = False
     output_directory: Path | None = None  # where the outputs went (output/dry-run on a dry run)
+    mirror_seconds: float | None = None  # the member upsert and run record, after the files
 
     @property
     def exit_code(self) -> int:
@@ -86,6 +88,8 @@ class DailyRunResult:
                 ("mirrored_members", self.mirrored.members_changed),
                 ("run_id", self.mirrored.id),
             ]
+        if self.mirror_seconds is not None:
+            extra.append(("mirror_s", f"{self.mirror_seconds:.2f}"))
         return self.rewards.summary_line(status=status, extra=extra)
 
 
@@ -203,7 +207,10 @@ def _run(
                         dry_run=True if dry_run else None,
                         caches=[(index.path, index.index)],
                     )
+                started = time.perf_counter()
                 result.mirrored = mirror.record(rewards)
+                if result.mirrored is not None:
+                    result.mirror_seconds = time.perf_counter() - started
     finally:
         db.dispose()
     return result

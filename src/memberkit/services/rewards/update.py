@@ -30,6 +30,7 @@ from pathlib import Path
 from memberkit.config import Settings
 from memberkit.domain.codes import CodeParser
 from memberkit.domain.profile_index import ProfileIndex
+from memberkit.domain.rewards import find_code_reuse
 from memberkit.errors import ConfigError, MemberkitError
 from memberkit.files.archive import copy_output, remove_leftover_temporaries
 from memberkit.files.csv_input import CsvSource, open_csv
@@ -47,7 +48,11 @@ from memberkit.files.usage_export import SETTING as USAGE_SETTING
 from memberkit.files.usage_export import UsageExport, read_usage_export
 from memberkit.runlog import get_logger
 from memberkit.services.rewards.lock import rewards_lock
-from memberkit.services.rewards.outputs import BACKGROUND_MIN_BYTES, RewardsFiles
+from memberkit.services.rewards.outputs import (
+    BACKGROUND_MIN_BYTES,
+    CODE_REUSE_PATTERN,
+    RewardsFiles,
+)
 from memberkit.services.rewards.parallel import can_fork, second_half, split_point
 from memberkit.services.rewards.report import RewardsCounts, RewardsOutputs, RewardsUpdateResult
 from memberkit.services.rewards.rows import (
@@ -150,6 +155,7 @@ class _RewardsRun:
             out.reviews_filename_pattern,
             REJECTS_PATTERN,
             USAGE_REJECTS_PATTERN,
+            CODE_REUSE_PATTERN,
             FAILED_FILE_PATTERN,  # the Klaviyo upload's failed profiles of earlier runs
         ]
 
@@ -249,6 +255,11 @@ class _RewardsRun:
                             )
                             with open_csv_range(customers, boundary, customers.size) as rest:
                                 self.process_customers(processor, rest)
+                reuse = find_code_reuse(processor.code_owners, usage.uses, usage.repeated)
+                files.write_code_reuse(
+                    self.dated(CODE_REUSE_PATTERN), [reuse_row.cells() for reuse_row in reuse]
+                )
+                self.counts.code_reuse = len(reuse)
                 with self.timed("finish"):
                     files.finish()
                 with self.timed("publish"):
