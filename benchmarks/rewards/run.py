@@ -8,6 +8,11 @@ input rows/s, the child's peak RSS (from ``wait4``, so only that process tree),
 exit code and the row counts of every output file, checked against the generator's
 ``expected.json``. Each run appends one JSON line to ``benchmarks/out/rewards.jsonl``.
 
+It measures the default config: the database mirror on (``--mirror off`` for the
+file pipeline alone), into a fresh SQLite file in that folder per run (the first
+run of a store: every changed member inserted), or into ``--database-url``
+(PostgreSQL: a migrated database; its members are emptied before each run).
+
 Run it with the project's interpreter (``.venv/bin/python``) so the ``memberkit``
 console script beside it is found, or pass ``--cmd``.
 """
@@ -66,8 +71,9 @@ enabled = false
 enabled = false
 
 [database]
-# The file pipeline alone: the database mirror is benchmarked in benchmarks/ledger/.
-mirror_rewards_update = false
+# The default config mirrors into the database (--mirror off: the file pipeline alone).
+url = "{database_url}"
+mirror_rewards_update = {mirror}
 """
 
 # Output file name patterns (the config's defaults) and the expected.json key for each.
@@ -161,10 +167,32 @@ def child_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_ENV_PREFIXES)}
 
 
-def run_once(command: list[str], folder: Path) -> tuple[int, float, float, str]:
+def fresh_database(url: str | None, folder: Path) -> None:
+    """An empty store before each run: no SQLite file, or no members on PostgreSQL."""
+    for name in ("memberkit.db", "memberkit.db-wal", "memberkit.db-shm"):
+        (folder / name).unlink(missing_ok=True)
+    if url is None:
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "TRUNCATE members, profile_changes, outbox, outbox_deliveries, "
+                "rewards_runs, job_locks RESTART IDENTITY CASCADE"
+            )
+        )
+    engine.dispose()
+
+
+def run_once(
+    command: list[str], folder: Path, database_url: str | None = None
+) -> tuple[int, float, float, str]:
     """Run the update; return exit code, wall seconds, peak RSS in MB, and stderr's text."""
     for sub in ("output", "logs"):
         shutil.rmtree(folder / sub, ignore_errors=True)
+    fresh_database(database_url, folder)
     stdout_path, stderr_path = folder / "run.stdout.txt", folder / "run.stderr.txt"
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
         started = time.perf_counter()
@@ -269,6 +297,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs on the same data")
     parser.add_argument("--keep", action="store_true", help="keep output/ and logs/ afterwards")
     parser.add_argument(
+        "--mirror",
+        choices=["on", "off"],
+        default="on",
+        help="the database mirror (on: the default config)",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="mirror into this (migrated) database instead of a SQLite file in the data folder",
+    )
+    parser.add_argument(
         "--cmd",
         help="command to run instead of <venv>/bin/memberkit rewards update "
         "(--config and --today are appended)",
@@ -286,15 +324,22 @@ def main(argv: list[str] | None = None) -> int:
     expected = ensure_data(args, folder)
     config = folder / "memberkit.toml"
     config.write_text(
-        CONFIG_TEMPLATE.format(timezone=expected["params"]["timezone"]), encoding="utf-8"
+        CONFIG_TEMPLATE.format(
+            timezone=expected["params"]["timezone"],
+            database_url=args.database_url or "sqlite:///memberkit.db",
+            mirror="true" if args.mirror == "on" else "false",
+        ),
+        encoding="utf-8",
     )
     command = [*command, "--config", str(config), "--today", args.today]
     input_rows = expected["customer_rows"] + expected["usage"]["rows"]
     print("running:", shlex.join(command))
+    where = args.database_url.split("@")[-1] if args.database_url else "a fresh SQLite file"
+    print(f"database mirror {args.mirror}" + (f", into {where}" if args.mirror == "on" else ""))
 
     worst = 0
     for attempt in range(1, args.repeat + 1):
-        code, wall, peak_mb, stderr = run_once(command, folder)
+        code, wall, peak_mb, stderr = run_once(command, folder, args.database_url)
         outputs = count_outputs(folder, args.today)
         checks = {
             key: (outputs[key], expected["outputs"][want])
@@ -317,6 +362,10 @@ def main(argv: list[str] | None = None) -> int:
             "seed": args.seed,
             "today": args.today,
             "attempt": attempt,
+            "mirror": args.mirror,
+            "database": (
+                "sqlite" if args.database_url is None else args.database_url.split(":", 1)[0]
+            ),
             "command": command,
             "exit_code": code,
             "wall_s": round(wall, 3),

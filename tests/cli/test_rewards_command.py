@@ -13,6 +13,7 @@ import csv
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from memberkit.runlock import exclusive_lock
+from memberkit.config import load_settings
+from memberkit.services.rewards.lock import rewards_lock
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 DATE = "2026-11-20"
@@ -67,6 +69,7 @@ def test_the_update_writes_exactly_the_expected_files_cell_by_cell(store: Path) 
     )
     output = store / "output"
     assert sorted(p.name for p in output.iterdir()) == [
+        "code_reuse_2026-11-20.csv",
         "customers_2026-11-20.xlsx",
         "for_reviews_2026-11-20.csv",
         "max_value_2026-11-20.csv",
@@ -260,6 +263,7 @@ def test_a_rerun_on_the_same_date_archives_the_earlier_files(store: Path) -> Non
     assert run(store / "memberkit.toml", "--today", DATE).returncode == 0
     archived = sorted(p.name for p in (store / "output" / "archive").iterdir())
     assert archived == [
+        "code_reuse_2026-11-20.csv",
         "customers_2026-11-20.xlsx",
         "for_reviews_2026-11-20.csv",
         "max_value_2026-11-20.csv",
@@ -302,7 +306,7 @@ def test_a_missing_column_lists_the_columns_found(store: Path) -> None:
 
 
 def test_a_second_run_is_refused_while_the_lock_is_held(store: Path) -> None:
-    with exclusive_lock(store / "logs" / "rewards.lock", what="a test"):
+    with rewards_lock(load_settings(store / "memberkit.toml")):
         result = run(store / "memberkit.toml", "--today", DATE)
     assert result.returncode == 1
     assert "the rewards update is already running" in result.stderr
@@ -329,3 +333,108 @@ def test_an_update_that_cannot_be_written_exits_3(store: Path) -> None:
     assert rejects[1][-1].startswith(
         "Metafield: alpkit.usedcodes_2021 [json]: after the update it would hold 32,"
     )
+
+
+def last_log_line(store: Path) -> str:
+    return (store / "logs" / "process.log").read_text(encoding="utf-8").splitlines()[-1]
+
+
+def test_a_dry_run_writes_only_to_output_dry_run_and_changes_nothing_else(store: Path) -> None:
+    assert run(store / "memberkit.toml", "--today", DATE).returncode == 0
+    output = store / "output"
+    before = {p.name: p.read_bytes() for p in output.iterdir() if p.is_file()}
+    database = store / "memberkit.db"
+    with sqlite3.connect(database) as conn:
+        members_before = conn.execute("SELECT * FROM members ORDER BY id").fetchall()
+        runs_before = conn.execute("SELECT count(*) FROM rewards_runs").fetchone()
+
+    result = run(store / "memberkit.toml", "--today", DATE, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    # The earlier outputs are neither archived nor replaced; nothing is mirrored.
+    assert {p.name: p.read_bytes() for p in output.iterdir() if p.is_file()} == before
+    assert not (output / "archive").exists()
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("SELECT * FROM members ORDER BY id").fetchall() == members_before
+        assert conn.execute("SELECT count(*) FROM rewards_runs").fetchone() == runs_before
+    dry = output / "dry-run"
+    assert sorted(p.name for p in dry.iterdir()) == sorted(before)
+    assert (dry / "max_value_2026-11-20.csv").read_bytes() == before["max_value_2026-11-20.csv"]
+    assert f"Dry run: outputs written to {dry} only; nothing archived, copied, uploaded" in (
+        result.stdout
+    )
+    assert "Database:" not in result.stdout
+    summary = last_log_line(store)
+    assert "rewards update summary: status=ok" in summary and "dry_run=true" in summary.split()
+
+    # A second dry run replaces its own files; still nothing archived.
+    assert run(store / "memberkit.toml", "--today", DATE, "--dry-run").returncode == 0
+    assert not (output / "archive").exists()
+
+
+def test_a_run_that_fails_on_a_missing_file_ends_the_log_with_its_summary(store: Path) -> None:
+    (store / "input" / "discounts_export.csv").unlink()
+    result = run(store / "memberkit.toml", "--today", DATE)
+    assert result.returncode == 1
+    summary = last_log_line(store)
+    assert "ERROR" in summary
+    assert "rewards update summary: status=failed run_date=2026-11-20 dry_run=false error=" in (
+        summary
+    )
+    assert "discounts_export.csv: file not found" in summary
+
+
+def test_a_run_refused_by_the_lock_ends_the_log_with_its_summary(store: Path) -> None:
+    with rewards_lock(load_settings(store / "memberkit.toml")):
+        result = run(store / "memberkit.toml", "--today", DATE)
+    assert result.returncode == 1
+    summary = last_log_line(store)
+    assert "rewards update summary: status=failed" in summary
+    assert "the rewards update is already running: the lock is held by pid" in summary
+
+
+def test_a_killed_run_s_leftover_temporaries_are_removed_by_the_next(store: Path) -> None:
+    output = store / "output"
+    output.mkdir()
+    leftovers = [
+        output / ".customers_2026-11-19.xlsx.k3j2h1.tmp",
+        output / ".max_value_2026-11-19.csv.a8d7f6.tmp",
+        output / ".rewards-spool-x1y2.tmp",
+        output / ".rewards-mirror-x1y2.tmp",
+    ]
+    unrelated = output / ".notes.txt.tmp"
+    for path in [*leftovers, unrelated]:
+        path.write_bytes(b"partial")
+    result = run(store / "memberkit.toml", "--today", DATE)
+    assert result.returncode == 0, result.stderr
+    assert [p for p in leftovers if p.exists()] == []
+    assert unrelated.exists()  # not ours: left alone
+    log = (store / "logs" / "process.log").read_text(encoding="utf-8")
+    assert f"removed {leftovers[0]}, left by an earlier run that was stopped" in log
+
+
+def test_member_codes_used_twice_are_listed_for_staff(store: Path) -> None:
+    result = run(store / "memberkit.toml", "--today", DATE)
+    assert result.returncode == 0, result.stderr
+    path = store / "output" / "code_reuse_2026-11-20.csv"
+    assert f"  {path}  (2 member codes used twice)" in result.stdout
+    assert csv_rows(path) == [
+        ["Code", "Email", "Shopify ID", "Orders", "Order Dates", "Reason"],
+        [
+            "DIV-KIM0-0001",
+            "kim@example.com",
+            "6601000000011",
+            "#1003; #1005",
+            "2026-11-17; 2026-11-19",
+            "used in 2 orders",
+        ],
+        [
+            "DIV-OLD1-0001",
+            "Bob.Smith@Example.com",
+            "6601000000002",
+            "#1004",
+            "2026-11-17",
+            "already used in #0907 on 2026-05-02, used again in 1 order",
+        ],
+    ]
+    summary = last_log_line(store)
+    assert "code_reuse=2" in summary.split()

@@ -6,10 +6,20 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+from sqlalchemy import func, select
+
 from memberkit.config import load_settings
+from memberkit.domain.members import MemberRecord
 from memberkit.services.ledger.members import show_member
-from memberkit.services.rewards.mirror import recent_rewards_runs, run_rewards_update_with_mirror
-from memberkit.store.database import Database
+from memberkit.services.rewards.mirror import (
+    RewardsMirror,
+    member_record,
+    recent_rewards_runs,
+    run_rewards_update_with_mirror,
+)
+from memberkit.services.rewards.update import ChangedCustomer, run_rewards_update
+from memberkit.store.database import Database, open_database
+from memberkit.store.models import JobLock, Member, RewardsRun
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -52,7 +62,14 @@ def test_the_mirror_can_be_switched_off(tmp_path: Path) -> None:
     settings = load_settings(config, environ={})
     _, run = run_rewards_update_with_mirror(settings, today=dt.date(2026, 11, 20))
     assert run is None
-    assert not (tmp_path / "memberkit.db").exists()
+    # The database holds only the update's lock (released): no member, no run record.
+    db = open_database(f"sqlite:///{tmp_path / 'memberkit.db'}")
+    try:
+        with db.read() as session:
+            for model in (Member, RewardsRun, JobLock):
+                assert session.scalar(select(func.count()).select_from(model)) == 0
+    finally:
+        db.dispose()
 
 
 def test_the_rewards_update_command_mirrors_and_says_so(
@@ -88,3 +105,50 @@ def test_the_rewards_update_command_mirrors_and_says_so(
     runs = recent_rewards_runs(db)
     assert len(runs) == 1
     assert f"Database: {runs[0].members_changed:,} changed members mirrored" in result.stdout
+
+
+def _key(record: MemberRecord) -> tuple[str | None, ...]:
+    return (
+        record.shopify_id,
+        record.email,
+        record.codes_available,
+        record.codes_used,
+        record.codes_expired,
+    )
+
+
+def test_the_mirror_keeps_both_readers_and_mirrors_every_changed_member(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    from benchmarks.rewards.generate import Params, generate
+
+    generate(Params(2_000, 0.3, 1_000, dt.date(2026, 11, 20), 3), tmp_path)
+    config = tmp_path / "memberkit.toml"
+    config.write_text(
+        '[input]\ncustomers_csv = "customers_export.csv"\n'
+        'discounts_csv = "discounts_export.csv"\n'
+        f'[database]\nurl = "{database_url}"\n',
+        encoding="utf-8",
+    )
+    settings = load_settings(config, environ={})
+    today = dt.date(2026, 11, 20)
+    with RewardsMirror.open(settings) as mirror:
+        two = run_rewards_update(
+            settings,
+            today=today,
+            changed_spool=mirror.spool,
+            background_writers=True,
+            two_readers=True,
+        )
+        assert "cpu_second_reader" in two.timings  # the second reader did run
+        assert mirror.spool is not None
+        spooled = sorted(_key(r) for r in mirror.spool.records())
+        run = mirror.record(two)
+    assert run is not None and run.members_changed == two.counts.changed > 0
+    assert not list(tmp_path.glob("output/.*.tmp"))  # the spool files are gone
+
+    # Exactly what one reader with a callback in this process hands over.
+    seen: list[ChangedCustomer] = []
+    one = run_rewards_update(settings, today=today, on_changed=seen.append)
+    assert "cpu_second_reader" not in one.timings
+    assert spooled == sorted(_key(member_record(c)) for c in seen)

@@ -15,7 +15,7 @@ import pytest
 from memberkit.config import Settings, load_settings
 from memberkit.errors import ConfigError, LockedError, MemberkitError
 from memberkit.files.profile_cache import ProfileCacheError, ProfileIndex, write_profile_index
-from memberkit.runlock import exclusive_lock
+from memberkit.services.rewards.lock import rewards_lock
 from memberkit.services.rewards.update import ChangedCustomer, run_rewards_update
 
 TODAY = dt.date(2026, 11, 20)
@@ -325,7 +325,7 @@ def test_a_failed_run_leaves_earlier_outputs_and_no_temporary_files(store: Store
 def test_a_second_run_is_refused_while_one_holds_the_lock(store: Store) -> None:
     store.customers([customer("1", "a@x.com")])
     with (
-        exclusive_lock(store.root / "logs" / "rewards.lock", what="test"),
+        rewards_lock(store.settings()),
         pytest.raises(LockedError, match="already running"),
     ):
         store.run()
@@ -418,7 +418,7 @@ def test_a_shopify_customer_export_in_windows_1252_with_semicolons(store: Store)
 
 def test_a_caller_holding_the_lock_can_run_without_taking_it(store: Store) -> None:
     store.customers([customer("1", "a@x.com")])
-    with exclusive_lock(store.root / "logs" / "rewards.lock", what="the sync"):
+    with rewards_lock(store.settings()):
         assert store.run(hold_lock=False).counts.processed == 1
 
 

@@ -19,8 +19,7 @@ from rich.progress import (
 from memberkit.cli import klaviyo as klaviyo_cli
 from memberkit.cli.common import ConfigOption, load, parse_date_option, stderr, stdout
 from memberkit.runlog import configure_logging, stderr_is_terminal
-from memberkit.services.rewards.klaviyo import RewardsSyncResult, run_rewards_update_with_klaviyo
-from memberkit.services.rewards.mirror import RewardsMirror
+from memberkit.services.rewards.run import DailyRunResult, run_daily_update
 from memberkit.services.rewards.update import (
     ProgressCallback,
     RewardsUpdateResult,
@@ -67,10 +66,20 @@ def update(
     all: klaviyo_cli.AllOption = False,
     segment: klaviyo_cli.SegmentOption = False,
     suppressed: klaviyo_cli.SuppressedOption = False,
-    dry_run: klaviyo_cli.DryRunOption = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Write the files to output/dry-run/ only: archive, copy, upload "
+            "and mirror nothing.",
+        ),
+    ] = False,
     refresh_cache: klaviyo_cli.RefreshOption = False,
 ) -> None:
     """Move used and expired codes, sort the rest, write the import files, sync Klaviyo.
+
+    With --dry-run the files go to output/dry-run/ only: nothing is archived,
+    copied, uploaded or mirrored into the database.
 
     With klaviyo.enabled the changed profiles are found by comparing against the
     Klaviyo profile index (cached, else fetched); with klaviyo_upload.enabled they
@@ -82,32 +91,35 @@ def update(
     run_date = parse_date_option(today, option="--today")
     settings = load(config)
     configure_logging(settings.log.directory, settings.log.level)
-    with RewardsMirror.open(settings) as mirror:
-        with progress_bar() as progress, klaviyo_cli.fetch_progress() as on_page:
-            synced = run_rewards_update_with_klaviyo(
-                settings,
-                today=run_date,
-                mode=mode,
-                refresh_cache=refresh_cache,
-                dry_run=True if dry_run else None,
-                progress=progress,
-                on_page=on_page,
-                on_changed=mirror.sink,
-            )
-        mirrored = mirror.record(synced.rewards)
-    print_summary(synced.rewards)
-    print_klaviyo_summary(synced)
-    if mirrored is not None:
+    with progress_bar() as progress, klaviyo_cli.fetch_progress() as on_page:
+        done = run_daily_update(
+            settings,
+            today=run_date,
+            mode=mode,
+            dry_run=dry_run,
+            refresh_cache=refresh_cache,
+            progress=progress,
+            on_page=on_page,
+        )
+    print_summary(done.rewards)
+    print_klaviyo_summary(done)
+    if done.mirrored is not None:
         stdout.print(
-            f"Database: {mirrored.members_changed:,} changed members mirrored, "
-            f"run {mirrored.id} recorded.",
+            f"Database: {done.mirrored.members_changed:,} changed members mirrored, "
+            f"run {done.mirrored.id} recorded.",
             markup=False,
         )
-    if synced.exit_code:
-        raise typer.Exit(synced.exit_code)
+    if done.dry_run:
+        stdout.print(
+            f"Dry run: outputs written to {done.output_directory} only; "
+            "nothing archived, copied, uploaded to Klaviyo or mirrored into the database.",
+            markup=False,
+        )
+    if done.exit_code:
+        raise typer.Exit(done.exit_code)
 
 
-def print_klaviyo_summary(synced: RewardsSyncResult) -> None:
+def print_klaviyo_summary(synced: DailyRunResult) -> None:
     """The Klaviyo part of the summary: profiles loaded, jobs, uploaded, failed."""
     index, upload = synced.index, synced.upload
     if index is None:
@@ -156,6 +168,8 @@ def print_summary(result: RewardsUpdateResult) -> None:
         lines.append(f"  {out.rejects_csv}  ({c.rejected:,} rejected customer rows)")
     if out.usage_rejects_csv:
         lines.append(f"  {out.usage_rejects_csv}  ({c.usage_rejected:,} rejected usage rows)")
+    if out.code_reuse_csv:
+        lines.append(f"  {out.code_reuse_csv}  ({c.code_reuse:,} member codes used twice)")
     if c.max_value_skipped_unchanged or c.max_value_skipped_not_in_klaviyo:
         lines.append(
             f"Max-value rows skipped: {c.max_value_skipped_unchanged:,} unchanged in Klaviyo, "

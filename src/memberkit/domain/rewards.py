@@ -44,6 +44,104 @@ def earliest_uses(uses: Iterable[tuple[str, CodeUse]]) -> dict[str, CodeUse]:
     return earliest
 
 
+def repeated_uses(uses: Iterable[tuple[str, CodeUse]]) -> dict[str, list[CodeUse]]:
+    """Code key -> its uses, earliest first, for codes used in two or more distinct orders."""
+    by_code: dict[str, dict[str, CodeUse]] = {}
+    for key, use in uses:
+        orders = by_code.setdefault(key, {})
+        known = orders.get(use.order)
+        if known is None or use.moment < known.moment:
+            orders[use.order] = use
+    return {
+        key: sorted(orders.values(), key=lambda u: u.moment)
+        for key, orders in by_code.items()
+        if len(orders) > 1
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class CodeOwner:
+    """The member whose wallet holds a code of the usage export (for the code reuse file).
+
+    ``already_used``: the code was in the member's used list before this run,
+    with the order and date recorded there (``None`` when not recorded).
+    """
+
+    shopify_id: str
+    email: str
+    code: str
+    already_used: bool
+    used_order: str | None = None
+    used_on: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CodeReuse:
+    """A member code used in two orders, or used again after it was used."""
+
+    code: str
+    shopify_id: str
+    email: str
+    orders: list[CodeUse]  # the usage export's orders for the code, earliest first
+    reason: str
+
+    def cells(self) -> list[str]:
+        """The row of ``code_reuse_YYYY-MM-DD.csv`` (``CODE_REUSE_COLUMNS``)."""
+        return [
+            self.code,
+            self.email,
+            self.shopify_id,
+            "; ".join(u.order for u in self.orders),
+            "; ".join(u.used_on.isoformat() for u in self.orders),
+            self.reason,
+        ]
+
+
+CODE_REUSE_COLUMNS = ["Code", "Email", "Shopify ID", "Orders", "Order Dates", "Reason"]
+
+
+def find_code_reuse(
+    owners: Mapping[str, CodeOwner],
+    uses: Mapping[str, CodeUse],
+    repeated: Mapping[str, list[CodeUse]],
+) -> list[CodeReuse]:
+    """Member codes the usage export shows used twice, in the order of their first use.
+
+    - a code used in two or more orders of the export;
+    - a code already in the member's used list and in an order of the export,
+      unless the used list records that very order (the same use, seen again
+      because the export covers several days).
+    """
+    found: list[CodeReuse] = []
+    for key, owner in owners.items():
+        orders = repeated.get(key) or ([uses[key]] if key in uses else [])
+        if not orders:
+            continue
+        if owner.already_used:
+            again = [u for u in orders if u.order != owner.used_order]
+            if not again:
+                continue
+            earlier = " ".join(
+                part
+                for part in (
+                    f"in {owner.used_order}" if owner.used_order else "",
+                    f"on {owner.used_on}" if owner.used_on else "",
+                )
+                if part
+            )
+            reason = (
+                f"already used{' ' + earlier if earlier else ''}, "
+                f"used again in {len(again)} order{'s' if len(again) > 1 else ''}"
+            )
+        elif len(orders) > 1:
+            reason = f"used in {len(orders)} orders"
+        else:
+            continue
+        found.append(CodeReuse(owner.code, owner.shopify_id, owner.email, orders, reason))
+    found.sort(key=lambda r: (r.orders[0].moment, r.code))
+    return found
+
+
 @dataclass(slots=True)
 class WalletUpdate:
     """The outcome of the rules for one customer."""

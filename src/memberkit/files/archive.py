@@ -94,3 +94,36 @@ def copy_output(source: Path, destination: Path) -> Path:
         return staged.commit()
     finally:
         staged.discard()
+
+
+def leftover_temporaries(directory: Path, patterns: Iterable[str]) -> list[Path]:
+    """Temporary files a killed run left in ``directory``.
+
+    ``StagedFile`` temporaries of our outputs (``.<output name>.*.tmp``) and the
+    update's part and spool files (``.rewards-*.tmp``). Only to be removed by a
+    run holding the update's lock: another run's would be in use.
+    """
+    if not directory.is_dir():
+        return []
+    regexes = [re.compile(r"\." + pattern_regex(p).pattern + r"\..+\.tmp") for p in patterns] + [
+        re.compile(r"\.rewards-.+\.tmp")
+    ]
+    return sorted(
+        entry
+        for entry in directory.iterdir()
+        if any(r.fullmatch(entry.name) for r in regexes) and entry.is_file()
+    )
+
+
+def remove_leftover_temporaries(
+    directory: Path, patterns: Iterable[str], *, keep: Iterable[Path] = ()
+) -> list[Path]:
+    """Remove what ``leftover_temporaries`` finds but ``keep``; return the paths removed."""
+    removed = []
+    kept = {path.resolve() for path in keep}
+    for path in leftover_temporaries(directory, patterns):
+        if path.resolve() in kept:
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed

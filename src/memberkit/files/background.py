@@ -13,6 +13,7 @@ The child is forked, not spawned: spawning would re-run the caller's
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from memberkit.errors import MemberkitError
+from memberkit.processes import die_with_parent
 
 _BATCH_CALLS = 1_000
 
@@ -29,7 +31,11 @@ class BackgroundWriterError(MemberkitError):
 
 
 def _start_method() -> str:
-    return "fork" if sys.platform.startswith("linux") else "spawn"
+    return "fork" if _forks() else "spawn"
+
+
+def _forks() -> bool:
+    return sys.platform.startswith("linux")
 
 
 class BackgroundWriter:
@@ -39,7 +45,11 @@ class BackgroundWriter:
         context = multiprocessing.get_context(_start_method())
         self._conn, child_conn = context.Pipe(duplex=True)
         self._process = context.Process(  # type: ignore[attr-defined]
-            target=_serve, args=(child_conn, factory, args), name="memberkit-writer", daemon=True
+            target=_serve,
+            # A forked child holds a copy of our end too: it closes it (see _serve).
+            args=(child_conn, factory, args, os.getpid(), self._conn if _forks() else None),
+            name="memberkit-writer",
+            daemon=True,
         )
         self._process.start()
         child_conn.close()
@@ -99,8 +109,19 @@ class BackgroundWriter:
         return f"the output writer process stopped (exit code {code}){reason}"
 
 
-def _serve(conn: Connection, factory: Callable[..., Any], args: tuple[Any, ...]) -> None:
-    """The child: build the writer, apply every call received, close it when told."""
+def _serve(
+    conn: Connection,
+    factory: Callable[..., Any],
+    args: tuple[Any, ...],
+    parent_pid: int,
+    parent_end: Connection | None,
+) -> None:
+    """The child: build the writer, apply every call received, close it when told.
+
+    It dies with the parent, and closes its copy of the parent's end of the pipe,
+    so a parent killed mid-run ends ``recv`` (EOF) instead of leaving it blocked.
+    """
+    die_with_parent(parent_pid, *([parent_end] if parent_end is not None else []))
     try:
         writer = factory(*args)
         try:

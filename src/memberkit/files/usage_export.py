@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from memberkit.domain.codes import code_key
 from memberkit.domain.dates import DateParseError, parse_moment
 from memberkit.domain.echo import echo
-from memberkit.domain.rewards import CodeUse, earliest_uses
+from memberkit.domain.rewards import CodeUse, earliest_uses, repeated_uses
 from memberkit.errors import InputFileError
 from memberkit.files.csv_input import CsvSource
 from memberkit.files.headers import RepeatedColumnError, describe_columns, find_column
@@ -44,6 +44,8 @@ class UsageExport:
     rows_with_codes: int = 0
     code_mentions: int = 0
     rejects: list[RejectedRow] = field(default_factory=list)
+    # Codes used in two or more orders: every use, earliest first (the code reuse file).
+    repeated: dict[str, list[CodeUse]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +86,9 @@ def read_usage_export(source: CsvSource, zone: ZoneInfo) -> UsageExport:
     """Read every usage row; earliest use per code (codes compared trimmed, lower-cased)."""
     layout = usage_layout(source)
     result = UsageExport(uses={}, header=list(source.header))
-    result.uses = earliest_uses(_uses(source, layout, zone, result))
+    pairs = list(_uses(source, layout, zone, result))  # a week of orders: small
+    result.uses = earliest_uses(pairs)
+    result.repeated = repeated_uses(pairs)
     return result
 
 

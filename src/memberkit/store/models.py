@@ -343,7 +343,10 @@ class JobLock(Base):
     __tablename__ = "job_locks"
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
-    holder: Mapped[str] = mapped_column(String(300))
+    holder: Mapped[str] = mapped_column(String(300))  # for people: "pid 12 on web-1 (...)"
+    # Where the holder runs: on the same host a dead pid frees the lock at once.
+    host: Mapped[str] = mapped_column(String(255), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
     token: Mapped[str] = mapped_column(String(64))
     acquired_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

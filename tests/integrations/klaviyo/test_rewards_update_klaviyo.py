@@ -224,7 +224,11 @@ def test_dry_run_fetches_but_uploads_nothing(
     result = run(store, klaviyo_env(klaviyo), "--suppressed", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert klaviyo.requests_to("profile-bulk-import-jobs:create") == []
-    assert len(read_csv(store / "output" / f"max_value_{DATE}.csv")) == len(offline_rows) - 1
+    # A dry run's outputs go to output/dry-run/ only (issue 8.6).
+    assert len(read_csv(store / "output" / "dry-run" / f"max_value_{DATE}.csv")) == (
+        len(offline_rows) - 1
+    )
+    assert not (store / "output" / f"max_value_{DATE}.csv").exists()
     assert "nothing sent" in result.stdout
     assert (store / "cache" / "klaviyo_segment_SJPRME.json").is_file()
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from sqlalchemy import select
 
@@ -25,9 +24,9 @@ from memberkit.domain.codes import dump_compact
 from memberkit.domain.members import MemberRecord
 from memberkit.errors import MemberkitError
 from memberkit.services.ledger.members import UpsertResult, upsert_members_from_export
+from memberkit.services.rewards.spool import ChangedMembersSpool
 from memberkit.services.rewards.update import (
     ChangedCustomer,
-    ChangedCustomerSink,
     ProgressCallback,
     RewardsUpdateResult,
     run_rewards_update,
@@ -128,79 +127,52 @@ def member_record(changed: ChangedCustomer) -> MemberRecord:
 
 
 class RewardsMirror:
-    """The database side of one rewards update: collect changed customers, then record.
+    """The database side of one rewards update: spool changed customers, then record.
 
     Usage::
 
         with RewardsMirror.open(settings) as mirror:
-            result = run_rewards_update(settings, on_changed=mirror.sink)
+            result = run_rewards_update(settings, changed_spool=mirror.spool)
             run = mirror.record(result)
 
-    With ``database.mirror_rewards_update`` off, ``sink`` is None and ``record``
+    With ``database.mirror_rewards_update`` off, ``spool`` is None and ``record``
     returns None. The database is opened first, so a schema problem stops the
     run before any file is written; the members and the run are written after
-    the outputs are published. Changed customers wait in a temporary file (one
-    JSON line each), so memory does not grow with the size of the export.
+    the outputs are published. Changed customers wait in spool files (one JSON
+    line each, one file per reader process), so memory does not grow with the
+    size of the export and the update keeps both its readers.
     """
 
-    def __init__(self, db: Database | None) -> None:
+    def __init__(self, db: Database | None, spool_dir: Path, *, owns_db: bool = True) -> None:
         self.db = db
-        self.changed = 0
         self.started = utcnow()
-        # Closed in __exit__: the mirror is itself the context manager.
-        self._spool: IO[str] | None = (
-            tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
-            if db is not None
-            else None
+        self._owns_db = owns_db
+        self.spool: ChangedMembersSpool | None = (
+            ChangedMembersSpool(spool_dir) if db is not None else None
         )
-
-    def _keep(self, customer: ChangedCustomer) -> None:
-        record = member_record(customer)
-        assert self._spool is not None
-        self._spool.write(
-            json.dumps(
-                [
-                    record.shopify_id,
-                    record.email,
-                    record.codes_available,
-                    record.codes_used,
-                    record.codes_expired,
-                ]
-            )
-            + "\n"
-        )
-        self.changed += 1
-
-    def _records(self) -> Iterator[MemberRecord]:
-        assert self._spool is not None
-        self._spool.seek(0)
-        for line in self._spool:
-            shopify_id, email, available, used, expired = json.loads(line)
-            yield MemberRecord(
-                shopify_id=shopify_id,
-                email=email,
-                codes_available=available,
-                codes_used=used,
-                codes_expired=expired,
-            )
-
-    @classmethod
-    def open(cls, settings: Settings) -> RewardsMirror:
-        """A mirror on ``database.url``, or a switched-off one."""
-        if not settings.database.mirror_rewards_update:
-            return cls(None)
-        return cls(open_database(settings.database.url))
 
     @property
-    def sink(self) -> ChangedCustomerSink | None:
-        """The ``on_changed`` callback for the update (None when the mirror is off)."""
-        if self.db is None:
-            return None
-        return self._keep
+    def changed(self) -> int:
+        """How many changed customers are spooled so far."""
+        return self.spool.count if self.spool is not None else 0
+
+    @classmethod
+    def open(cls, settings: Settings, db: Database | None = None) -> RewardsMirror:
+        """A mirror on ``db`` (else ``database.url``), or a switched-off one."""
+        if not settings.database.mirror_rewards_update:
+            return cls(None, settings.output.directory)
+        if db is not None:
+            return cls(db, settings.output.directory, owns_db=False)
+        return cls(open_database(settings.database.url), settings.output.directory)
+
+    @classmethod
+    def off(cls, settings: Settings) -> RewardsMirror:
+        """A mirror that records nothing (a dry run)."""
+        return cls(None, settings.output.directory)
 
     def record(self, result: RewardsUpdateResult) -> RewardsRunView | None:
         """Write the changed members and the run record; None when the mirror is off."""
-        if self.db is None:
+        if self.db is None or self.spool is None:
             return None
         try:
             run, _ = record_rewards_run(
@@ -210,7 +182,7 @@ class RewardsMirror:
                 finished_at=utcnow(),
                 counts=asdict(result.counts),
                 output_files=result.outputs.written(),
-                changed_members=self._records(),
+                changed_members=self.spool.records(),
             )
         except MemberkitError:
             raise
@@ -226,9 +198,9 @@ class RewardsMirror:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._spool is not None:
-            self._spool.close()
-        if self.db is not None:
+        if self.spool is not None:
+            self.spool.close()
+        if self.db is not None and self._owns_db:
             self.db.dispose()
 
 
@@ -241,6 +213,6 @@ def run_rewards_update_with_mirror(
     """``run_rewards_update`` (no Klaviyo), then its mirror into ``database.url``."""
     with RewardsMirror.open(settings) as mirror:
         result = run_rewards_update(
-            settings, today=today, progress=progress, on_changed=mirror.sink
+            settings, today=today, progress=progress, changed_spool=mirror.spool
         )
         return result, mirror.record(result)

@@ -19,15 +19,18 @@ from typing import Protocol
 
 from memberkit.config import Settings
 from memberkit.domain.max_value import CSV_COLUMNS
+from memberkit.domain.rewards import CODE_REUSE_COLUMNS
 from memberkit.files.archive import archive_earlier_outputs
 from memberkit.files.background import BackgroundWriter
 from memberkit.files.code_lists_output import CodeListsWriter
-from memberkit.files.csv_output import CsvRowWriter
+from memberkit.files.csv_output import CsvOutput, CsvRowWriter
 from memberkit.files.rejects import REJECTS_PATTERN, USAGE_REJECTS_PATTERN, RejectsFile
 from memberkit.files.staging import StagedFile
 from memberkit.services.rewards.report import RewardsOutputs
+from memberkit.services.rewards.spool import SpoolWriter
 
 SHEET_NAME = "Customers"
+CODE_REUSE_PATTERN = "code_reuse_%s.csv"
 # Below this size a second process costs more to start than it saves.
 BACKGROUND_MIN_BYTES = 20_000_000
 
@@ -66,9 +69,12 @@ class _CountingCodeLists:
         self.customers_rows = 0
         self.reviews_rows = 0
         self.scratch: list[Path] = []  # spool files handed to the writer
+        self.mirror: SpoolWriter | None = None  # the database mirror's spool, when it is on
 
     def changed(self, shopify_id: str, email: str, available: str, used: str, expired: str) -> None:
         self.customers_rows += 1
+        if self.mirror is not None:
+            self.mirror.write(shopify_id, email, available, used, expired)
         if email and available != "[]":
             self.reviews_rows += 1
         if self._remote is not None:
@@ -109,6 +115,7 @@ class RewardsFiles:
     _staged: dict[str, StagedFile]
     _local: CodeListsWriter | None
     _background: BackgroundWriter | None
+    code_reuse: CsvOutput | None = None  # only when a code was used twice
     writer_cpu_seconds: float | None = None  # the writer process's CPU time, when there was one
     second_reader_cpu_seconds: float | None = None  # the second reader's, when there was one
 
@@ -168,6 +175,15 @@ class RewardsFiles:
             _background=remote,
         )
 
+    def write_code_reuse(self, target: Path, rows: Sequence[Sequence[str]]) -> None:
+        """Stage ``code_reuse_YYYY-MM-DD.csv`` (formula-safe) when there are ``rows``."""
+        if not rows:
+            return
+        self.code_reuse = CsvOutput(target, CODE_REUSE_COLUMNS)
+        for cells in rows:
+            self.code_reuse.write(cells)
+        self.code_reuse.close()
+
     def finish(self) -> None:
         """Complete every file (still under temporary names)."""
         if self._background is not None:
@@ -197,6 +213,7 @@ class RewardsFiles:
             reviews_csv=self._staged["reviews"].commit(),
             rejects_csv=self.rejects.commit(),
             usage_rejects_csv=self.usage_rejects.commit(),
+            code_reuse_csv=self.code_reuse.commit() if self.code_reuse is not None else None,
             archived=archived,
         )
 
@@ -212,4 +229,6 @@ class RewardsFiles:
             file.discard()
         self.rejects.discard()
         self.usage_rejects.discard()
+        if self.code_reuse is not None:
+            self.code_reuse.discard()
         self._remove_scratch()

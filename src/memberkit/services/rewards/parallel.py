@@ -14,6 +14,8 @@ as one pass would. The second half's Matrixify rows reach the writer through a
 spool file and its reviews rows through a CSV part, which the writer appends
 itself, in order.
 
+The changed members for the database mirror go to a spool file of the child's
+own, handed to the caller's ``ChangedMembersSpool`` when its parts are used.
 Not used with an ``on_changed`` sink: that callback runs in the caller's process.
 """
 
@@ -38,11 +40,31 @@ from memberkit.files.csv_input import CsvSource
 from memberkit.files.csv_output import CsvRowWriter
 from memberkit.files.csv_split import open_csv_range, record_boundary, records_from
 from memberkit.files.rejects import RejectsPart
+from memberkit.processes import die_with_parent
 from memberkit.services.rewards.outputs import RewardsFiles
 from memberkit.services.rewards.report import RewardsCounts
 from memberkit.services.rewards.rows import CustomerRowProcessor, RowOutputs
+from memberkit.services.rewards.spool import ChangedMembersSpool, SpoolWriter
 
 ProcessorFactory = Callable[[RowOutputs, RewardsCounts], CustomerRowProcessor]
+
+
+class _MirroredCodeLists(CodeListsSpool):
+    """The child's Matrixify rows, also written to its mirror spool."""
+
+    def __init__(self, spool: Path, reviews: Path, mirror: SpoolWriter) -> None:
+        super().__init__(spool, reviews)
+        self.mirror = mirror
+
+    def changed(self, shopify_id: str, email: str, available: str, used: str, expired: str) -> None:
+        self.mirror.write(shopify_id, email, available, used, expired)
+        super().changed(shopify_id, email, available, used, expired)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.mirror.close()
 
 
 @dataclass
@@ -65,6 +87,7 @@ class _Parts:
     reviews: Path
     max_value: Path
     rejects: Path
+    mirror: Path | None = None  # the changed members, when the database mirror is on
     handed_over: bool = False  # spool and reviews: to the files' writer, which removes them
 
     @classmethod
@@ -80,6 +103,8 @@ class _Parts:
         for path in (self.max_value, self.rejects):
             path.unlink(missing_ok=True)
         if not self.handed_over:
+            if self.mirror is not None:
+                self.mirror.unlink(missing_ok=True)
             self.spool.unlink(missing_ok=True)
             self.reviews.unlink(missing_ok=True)
 
@@ -134,6 +159,7 @@ def second_half(
     boundary: int,
     make_processor: ProcessorFactory,
     output_dir: Path,
+    mirror: ChangedMembersSpool | None = None,
 ) -> Iterator[Callable[[RewardsFiles, CustomerRowProcessor], bool]]:
     """Run the second half in a child; yield ``merge(files, processor)`` for after the first.
 
@@ -145,14 +171,17 @@ def second_half(
     ``processor``'s and returns True. Otherwise it returns False and uses nothing
     of the child's: the caller must read the second half itself, with
     ``processor``. The child is stopped and its part files removed on the way
-    out, whatever happens.
+    out, whatever happens. With ``mirror``, the child spools its changed members
+    to a part file of its own, added to ``mirror`` when its rows are used.
     """
     parts = _Parts.create(output_dir)
+    if mirror is not None:
+        parts.mirror = mirror.new_part()
     context = multiprocessing.get_context("fork")
     conn, child_conn = context.Pipe(duplex=False)
     child = context.Process(
         target=_run_second_half,
-        args=(child_conn, source, boundary, make_processor, parts),
+        args=(child_conn, source, boundary, make_processor, parts, os.getpid(), conn),
         name="memberkit-second-half",
         daemon=True,
     )
@@ -172,7 +201,7 @@ def second_half(
             _, kind, message, hint = reply
             error_class = InputFileError if kind == "InputFileError" else MemberkitError
             raise error_class(message, hint=hint)
-        _, counts, matched, already, rows, ids, emails = reply
+        _, counts, matched, already, owners, rows, ids, emails = reply
         files.second_reader_cpu_seconds = rows["cpu_ms"] / 1000
         if not (
             processor.seen_ids.isdisjoint(ids) and processor.email_owner.keys().isdisjoint(emails)
@@ -182,11 +211,19 @@ def second_half(
         files.code_lists.replay(parts.spool, parts.reviews, rows["customers"], rows["reviews"])
         files.max_value.append_part(parts.max_value, rows["max_value"])
         files.rejects.append_part(parts.rejects, rows["rejects"])
+        if mirror is not None and parts.mirror is not None:
+            mirror.add_part(parts.mirror, rows["mirrored"])
         mine = processor.counts
         for field in dataclasses.fields(RewardsCounts):
             setattr(mine, field.name, getattr(mine, field.name) + getattr(counts, field.name))
         processor.matched_keys |= matched
         processor.already_used_keys |= already
+        mine_owners = processor.code_owners
+        for key, owner in owners.items():
+            known = mine_owners.get(key)
+            # As one pass would: a code consumed wins over a code found used before.
+            if known is None or (known.already_used and not owner.already_used):
+                mine_owners[key] = owner
         return True
 
     try:
@@ -205,11 +242,20 @@ def _run_second_half(
     boundary: int,
     make_processor: ProcessorFactory,
     parts: _Parts,
+    parent_pid: int,
+    parent_end: Connection,
 ) -> None:
-    """The child: process the second half into the part files."""
+    """The child: process the second half into the part files.
+
+    It dies with the parent (a killed run leaves no reader behind), and closes
+    its copy of the parent's end of the pipe so a send to a dead parent fails.
+    """
+    die_with_parent(parent_pid, parent_end)
     try:
         outputs = _PartOutputs(
-            CodeListsSpool(parts.spool, parts.reviews),
+            CodeListsSpool(parts.spool, parts.reviews)
+            if parts.mirror is None
+            else _MirroredCodeLists(parts.spool, parts.reviews, SpoolWriter(parts.mirror)),
             CsvRowWriter(parts.max_value, None),
             RejectsPart(parts.rejects, source.header),
         )
@@ -227,11 +273,25 @@ def _run_second_half(
             "customers": outputs.code_lists.customers_rows,
             "reviews": outputs.code_lists.reviews_rows,
             "cpu_ms": int(time.process_time() * 1000),
+            "mirrored": (
+                outputs.code_lists.mirror.count
+                if isinstance(outputs.code_lists, _MirroredCodeLists)
+                else 0
+            ),
         }
         # Every ID and email this half looked up (claimed, or found claimed in this half).
         ids, emails = processor.seen_ids, list(processor.email_owner)
         conn.send(
-            ("ok", counts, processor.matched_keys, processor.already_used_keys, rows, ids, emails)
+            (
+                "ok",
+                counts,
+                processor.matched_keys,
+                processor.already_used_keys,
+                processor.code_owners,
+                rows,
+                ids,
+                emails,
+            )
         )
     except MemberkitError as exc:
         conn.send(("error", type(exc).__name__, exc.message, exc.hint))

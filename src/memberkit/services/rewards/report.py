@@ -9,6 +9,7 @@ skipped as a repeated-ID (address) row, or rejected::
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ class RewardsCounts:
     max_value_skipped_unchanged: int = 0
     max_value_skipped_not_in_klaviyo: int = 0
     profiles_loaded: int = 0
+    code_reuse: int = 0  # member codes used twice, listed in code_reuse_YYYY-MM-DD.csv
 
     def add_up(self) -> bool:
         """Whether every row read is accounted for exactly once."""
@@ -58,12 +60,14 @@ class RewardsOutputs:
     reviews_csv: Path
     rejects_csv: Path | None = None
     usage_rejects_csv: Path | None = None
+    code_reuse_csv: Path | None = None
     archived: list[Path] = field(default_factory=list)
     copies: list[Path] = field(default_factory=list)
 
     def written(self) -> list[Path]:
         files = [self.customers_xlsx, self.max_value_csv, self.reviews_csv]
-        return files + [p for p in (self.rejects_csv, self.usage_rejects_csv) if p is not None]
+        optional = (self.rejects_csv, self.usage_rejects_csv, self.code_reuse_csv)
+        return files + [p for p in optional if p is not None]
 
 
 @dataclass
@@ -81,18 +85,29 @@ class RewardsUpdateResult:
         """0 done (source rejects are warnings); 3 when some rows' updates failed."""
         return EXIT_PARTIAL if self.counts.failed else EXIT_OK
 
-    def summary_line(self) -> str:
-        """The structured ``key=value`` summary written to ``process.log``."""
+    def summary_line(
+        self, *, status: str | None = None, extra: Sequence[tuple[str, Any]] = ()
+    ) -> str:
+        """The structured ``key=value`` summary written to ``process.log``.
+
+        ``status`` (first) and ``extra`` (after the counts) are the whole run's,
+        from ``run_daily_update``.
+        """
         c = self.counts
         parts: list[tuple[str, Any]] = [
+            *([("status", status)] if status is not None else []),
             ("run_date", self.run_date.isoformat()),
             *asdict(c).items(),
             ("profiles_from", self.profiles_source),
+            *extra,
             *((f"{name}_s", f"{seconds:.2f}") for name, seconds in self.timings.items()),
         ]
-        return "rewards update summary: " + " ".join(f"{k}={_quote(v)}" for k, v in parts)
+        return "rewards update summary: " + " ".join(f"{k}={quote_value(v)}" for k, v in parts)
 
 
-def _quote(value: object) -> str:
-    text = str(value)
-    return f'"{text}"' if " " in text else text
+def quote_value(value: object) -> str:
+    """A summary value: quoted when it holds a space (inner quotes escaped), one line."""
+    text = " ".join(str(value).split()) if any(c in str(value) for c in "\r\n") else str(value)
+    if " " in text or '"' in text:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return text

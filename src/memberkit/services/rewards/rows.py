@@ -37,7 +37,6 @@ from memberkit.domain.codes import (
     CompactJson,
     RewardCode,
     code_key,
-    code_texts,
 )
 from memberkit.domain.customers import CustomerIdError, customer_id
 from memberkit.domain.dates import DateParseError, created_date
@@ -45,7 +44,13 @@ from memberkit.domain.echo import echo
 from memberkit.domain.emails import email_problem
 from memberkit.domain.max_value import changed_properties
 from memberkit.domain.profile_index import ProfileIndex
-from memberkit.domain.rewards import CodeUse, max_value_cells, max_value_row, update_wallet
+from memberkit.domain.rewards import (
+    CodeOwner,
+    CodeUse,
+    max_value_cells,
+    max_value_row,
+    update_wallet,
+)
 from memberkit.files.customers_export import CustomersLayout
 from memberkit.files.formula import EXCEL_CELL_LIMIT, SUSPECT_FIRST, is_formula_like
 from memberkit.services.rewards.outputs import CodeListsSink
@@ -251,6 +256,8 @@ class CustomerRowProcessor(CustomerRowRules):
         self.on_changed = on_changed
         self.matched_keys: set[str] = set()
         self.already_used_keys: set[str] = set()
+        # Who holds each usage code (used before, or consumed now): the code reuse file.
+        self.code_owners: dict[str, CodeOwner] = {}
         self.today_text = today.isoformat()
         self._dump = CompactJson().dumps  # this processor's own: not shared between threads
 
@@ -283,10 +290,23 @@ class CustomerRowProcessor(CustomerRowRules):
         expired_objects = self.code_objects(layout.expired, expired_cell)
         available = self.available_codes(available_objects)
         if self.uses and used_objects:
-            for text in code_texts(used_objects):
+            for raw in used_objects:
+                text = raw.get("code")
+                if not isinstance(text, str):
+                    continue
                 key = code_key(text)
                 if key in self.uses:
                     self.already_used_keys.add(key)
+                    if key not in self.code_owners:
+                        order, used_on = raw.get("order"), raw.get("used_at")
+                        self.code_owners[key] = CodeOwner(
+                            shopify_id,
+                            email,
+                            text,
+                            already_used=True,
+                            used_order=order if isinstance(order, str) else None,
+                            used_on=used_on if isinstance(used_on, str) else None,
+                        )
 
         update = update_wallet(available, self.uses, self.today) if available else None
         remaining: list[RewardCode] = update.available if update else []
@@ -309,6 +329,10 @@ class CustomerRowProcessor(CustomerRowRules):
             self.counts.codes_moved_to_used += len(update.newly_used)
             self.counts.codes_moved_to_expired += len(update.newly_expired)
             self.matched_keys.update(update.used_keys)
+            for key, moved in zip(update.used_keys, update.newly_used, strict=True):
+                self.code_owners[key] = CodeOwner(
+                    shopify_id, email, str(moved["code"]), already_used=False
+                )
             if self.on_changed is not None:
                 self.on_changed(
                     ChangedCustomer(shopify_id, email, available_out, used_out, expired_out)

@@ -5,12 +5,17 @@ the entry point for later integrations:
 
 - the Klaviyo sync passes the ``ProfileIndex`` it fetched (``profile_index=``),
   then uploads the profiles in ``result.outputs.max_value_csv``;
-- the database mirror passes ``on_changed=``, called once per changed customer
-  (Shopify id, email, the three code lists) while the export streams by.
+- the database mirror passes ``changed_spool=``: each reader process spools
+  the customers it changed (Shopify id, email, the three code lists), for the
+  mirror to upsert once the outputs are written; ``on_changed=`` (a callback
+  per changed customer, in this process) is the simple alternative, at the
+  cost of the second reader.
 
 One pass over the customers export, outputs streamed to temporary names. Only
 when every new file is complete are earlier outputs archived and the new ones
 renamed into place, so a failed run leaves the earlier outputs untouched.
+Temporary files a killed run left in the output folder are removed first,
+under the update's lock (``services.rewards.lock``).
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from pathlib import Path
 from memberkit.config import Settings
 from memberkit.domain.codes import CodeParser
 from memberkit.domain.profile_index import ProfileIndex
+from memberkit.domain.rewards import find_code_reuse
 from memberkit.errors import ConfigError, MemberkitError
-from memberkit.files.archive import copy_output
+from memberkit.files.archive import copy_output, remove_leftover_temporaries
 from memberkit.files.csv_input import CsvSource, open_csv
 from memberkit.files.csv_split import open_csv_range
 from memberkit.files.customers_export import SETTING as CUSTOMERS_SETTING
@@ -40,9 +46,13 @@ from memberkit.files.profile_cache import (
 from memberkit.files.rejects import REJECTS_PATTERN, USAGE_REJECTS_PATTERN
 from memberkit.files.usage_export import SETTING as USAGE_SETTING
 from memberkit.files.usage_export import UsageExport, read_usage_export
-from memberkit.runlock import exclusive_lock
 from memberkit.runlog import get_logger
-from memberkit.services.rewards.outputs import BACKGROUND_MIN_BYTES, RewardsFiles
+from memberkit.services.rewards.lock import rewards_lock
+from memberkit.services.rewards.outputs import (
+    BACKGROUND_MIN_BYTES,
+    CODE_REUSE_PATTERN,
+    RewardsFiles,
+)
 from memberkit.services.rewards.parallel import can_fork, second_half, split_point
 from memberkit.services.rewards.report import RewardsCounts, RewardsOutputs, RewardsUpdateResult
 from memberkit.services.rewards.rows import (
@@ -51,9 +61,9 @@ from memberkit.services.rewards.rows import (
     CustomerRowProcessor,
     RowOutputs,
 )
+from memberkit.services.rewards.spool import ChangedMembersSpool
 
 __all__ = [
-    "LOCK_FILE_NAME",
     "ChangedCustomer",
     "ChangedCustomerSink",
     "ProgressCallback",
@@ -61,7 +71,6 @@ __all__ = [
     "run_rewards_update",
 ]
 
-LOCK_FILE_NAME = "rewards.lock"
 SHEET_NAME = "Customers"
 #: Called as the customers export is read: (bytes read, file size in bytes).
 ProgressCallback = Callable[[int, int], None]
@@ -76,17 +85,24 @@ def run_rewards_update(
     today: dt.date | None = None,
     profile_index: ProfileIndex | None = None,
     on_changed: ChangedCustomerSink | None = None,
+    changed_spool: ChangedMembersSpool | None = None,
     progress: ProgressCallback | None = None,
     hold_lock: bool = True,
     background_writers: bool | None = None,
     two_readers: bool | None = None,
+    archive: bool = True,
+    log_summary: bool = True,
 ) -> RewardsUpdateResult:
     """Run the daily update with ``settings``; return what it wrote and counted.
 
     ``today`` defaults to today in ``processing.timezone`` and dates the files.
     With ``klaviyo.enabled`` and no ``profile_index``, the index is read from the
     cache file (a missing or unusable one is an error naming the file).
-    ``hold_lock=False`` is for callers that already hold ``logs/rewards.lock``.
+    ``hold_lock=False`` is for callers that already hold the update's lock.
+    ``changed_spool`` receives the changed customers (from both readers).
+    ``archive=False`` (a dry run) leaves earlier outputs where they are; the new
+    files replace same-named ones. ``log_summary=False`` leaves the summary line
+    to the caller (``run_daily_update`` writes one covering the whole run).
     ``background_writers`` writes the XLSX and reviews files in a second process
     (``None``: when the machine has two cores and the export is big);
     ``two_readers`` reads the second half of the export in a second process too
@@ -94,16 +110,15 @@ def run_rewards_update(
     Raise ``MemberkitError`` (exit 1) or ``ConfigError`` (exit 2) when the run
     cannot be done; rejected rows are reported in the result, not raised.
     """
-    lock = (
-        exclusive_lock(settings.log.directory / LOCK_FILE_NAME, what="the rewards update")
-        if hold_lock
-        else nullcontext()
-    )
+    lock = rewards_lock(settings) if hold_lock else nullcontext()
     with lock:
         run_date = today or dt.datetime.now(settings.processing.zone).date()
         run = _RewardsRun(settings, run_date, profile_index, on_changed, progress)
         run.background = background_writers
         run.two_readers = two_readers
+        run.spool = changed_spool
+        run.archive = archive
+        run.log_summary = log_summary
         return run.run()
 
 
@@ -125,6 +140,9 @@ class _RewardsRun:
         self.timings: dict[str, float] = {}
         self.background: bool | None = None
         self.two_readers: bool | None = None
+        self.spool: ChangedMembersSpool | None = None
+        self.archive = True
+        self.log_summary = True
 
     def dated(self, pattern: str) -> Path:
         return self.settings.output.directory / pattern.replace("%s", self.run_date.isoformat())
@@ -137,6 +155,7 @@ class _RewardsRun:
             out.reviews_filename_pattern,
             REJECTS_PATTERN,
             USAGE_REJECTS_PATTERN,
+            CODE_REUSE_PATTERN,
             FAILED_FILE_PATTERN,  # the Klaviyo upload's failed profiles of earlier runs
         ]
 
@@ -150,6 +169,11 @@ class _RewardsRun:
         settings = self.settings
         start = time.perf_counter()
         log.info("rewards update for %s starting", self.run_date.isoformat())
+        ours = self.spool.paths() if self.spool is not None else []
+        for path in remove_leftover_temporaries(
+            settings.output.directory, self.patterns(), keep=ours
+        ):
+            log.warning("removed %s, left by an earlier run that was stopped", path)
         with self.timed("profiles"):
             index, profiles_source = self.load_profile_index()
         with self.timed("usage"):
@@ -201,6 +225,8 @@ class _RewardsRun:
                         on_changed=self.on_changed,
                     )
 
+                if self.spool is not None:
+                    files.code_lists.mirror = self.spool.writer
                 processor = make_processor(files, self.counts)
                 boundary = (
                     split_point(customers, layout.id) if self.use_two_readers(background) else None
@@ -213,7 +239,11 @@ class _RewardsRun:
                             "reading the export with two processes (split at byte %d)", boundary
                         )
                         with second_half(
-                            customers, boundary, make_processor, settings.output.directory
+                            customers,
+                            boundary,
+                            make_processor,
+                            settings.output.directory,
+                            self.spool,
                         ) as merge:
                             with open_csv_range(customers, 0, boundary) as first_half:
                                 self.process_customers(processor, first_half)
@@ -225,11 +255,18 @@ class _RewardsRun:
                             )
                             with open_csv_range(customers, boundary, customers.size) as rest:
                                 self.process_customers(processor, rest)
+                reuse = find_code_reuse(processor.code_owners, usage.uses, usage.repeated)
+                files.write_code_reuse(
+                    self.dated(CODE_REUSE_PATTERN), [reuse_row.cells() for reuse_row in reuse]
+                )
+                self.counts.code_reuse = len(reuse)
                 with self.timed("finish"):
                     files.finish()
                 with self.timed("publish"):
                     now = dt.datetime.now(settings.processing.zone)
-                    published = files.publish(settings, self.patterns(), now)
+                    published = files.publish(
+                        settings, self.patterns() if self.archive else [], now
+                    )
             except BaseException:
                 files.discard()
                 raise
@@ -323,7 +360,8 @@ class _RewardsRun:
     def use_two_readers(self, background: bool) -> bool:
         """Two reader processes: asked for, or by default with the background writer.
 
-        Never with an ``on_changed`` sink, which must run in the caller's process, nor
+        Never with an ``on_changed`` sink, which must run in the caller's process (a
+        ``changed_spool`` is fine: each reader spools its own), nor
         where processes cannot be forked (the child shares this process's state).
         """
         if self.on_changed is not None or not can_fork():
@@ -395,4 +433,5 @@ class _RewardsRun:
             log.info("archived %s", path)
         for path in outputs.written() + outputs.copies:
             log.info("wrote %s", path)
-        log.info(result.summary_line())
+        if self.log_summary:
+            log.info(result.summary_line())

@@ -38,6 +38,8 @@ def upgrade() -> None:
         "job_locks",
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("holder", sa.String(length=300), nullable=False),
+        sa.Column("host", sa.String(length=255), nullable=False),
+        sa.Column("pid", sa.Integer(), nullable=False),
         sa.Column("token", sa.String(length=64), nullable=False),
         sa.Column("acquired_at", sa.DateTime(), nullable=False),
         sa.Column("heartbeat_at", sa.DateTime(), nullable=False),
