@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from memberkit.cli.output import print_json, stderr, stdout
 from memberkit.config import Settings, load_settings
 from memberkit.errors import UsageError
 
-# stdout carries results (tables, --json); stderr carries progress and problems.
-stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+# The consoles and print_json live in cli.output; commands import them from here too.
+__all__ = [
+    "ConfigOption",
+    "JsonOption",
+    "load",
+    "parse_date_option",
+    "print_json",
+    "stderr",
+    "stdout",
+]
 
 ConfigOption = Annotated[
     Path | None,
@@ -32,11 +38,6 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JS
 def load(config: Path | None, **overrides: Any) -> Settings:
     """Settings from the config file, environment and these flag overrides (``section__key``)."""
     return load_settings(config, overrides={k.replace("__", "."): v for k, v in overrides.items()})
-
-
-def print_json(data: Any) -> None:
-    """Print ``data`` as JSON on stdout; Decimals and dates become strings."""
-    typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
 
 
 def parse_date_option(value: str | None, *, option: str) -> Any:

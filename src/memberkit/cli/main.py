@@ -1,7 +1,8 @@
 """The ``memberkit`` command: the top-level app, sub-command groups, and error rendering.
 
 Every ``MemberkitError`` raised below becomes one line on stderr (plus a hint)
-and its exit code; a malformed argument is exit 2 (Click's own usage errors).
+and the exit code its ``code`` maps to in ``cli.errors``; a malformed argument
+is exit 2 (Click's own usage errors).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 from typer.core import TyperGroup
 
 from memberkit import __version__
@@ -19,13 +21,17 @@ from memberkit.cli import members as members_cli
 from memberkit.cli import points as points_cli
 from memberkit.cli import tiers as tiers_cli
 from memberkit.cli.common import stderr
+from memberkit.cli.errors import exit_code_for, hint_for
+from memberkit.cli.output import printable
 from memberkit.errors import MemberkitError
 
 
 def report_error(exc: MemberkitError) -> None:
-    stderr.print(f"[bold red]Error:[/] {exc.message}", markup=True, highlight=False)
-    if exc.hint:
-        stderr.print(f"Hint: {exc.hint}", markup=False)
+    """One line for the error, plus a hint: both printed as text, never as markup."""
+    stderr.print(Text.assemble(("Error:", "bold red"), " ", printable(exc.message)))
+    hint = hint_for(exc)
+    if hint:
+        stderr.print(f"Hint: {hint}")
 
 
 class MemberkitGroup(TyperGroup):
@@ -36,7 +42,7 @@ class MemberkitGroup(TyperGroup):
             return super().invoke(ctx)
         except MemberkitError as exc:
             report_error(exc)
-            raise typer.Exit(exc.exit_code) from None
+            raise typer.Exit(exit_code_for(exc)) from None
 
 
 app = typer.Typer(

@@ -6,11 +6,11 @@ import datetime as dt
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from memberkit.cli.common import ConfigOption, JsonOption, parse_date_option, print_json, stdout
 from memberkit.cli.db import open_store
+from memberkit.cli.output import print_table, printable
 from memberkit.domain.ledger import parse_as_of, parse_points
 from memberkit.errors import UsageError
 from memberkit.services.ledger import points as ledger
@@ -236,10 +236,10 @@ def history(member: MemberArg, config: ConfigOption = None, as_json: JsonOption 
             f"{entry.points:+d}",
             str(entry.balance_after),
             str(entry.expires_on or ""),
-            escape(_source_text(entry)),
-            escape(_notes_text(entry)),
+            printable(_source_text(entry)),
+            printable(_notes_text(entry)),
         )
-    stdout.print(table)
+    print_table(table)
 
 
 def _source_text(entry: EntryView) -> str:

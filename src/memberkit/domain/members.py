@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
-from memberkit.errors import UsageError
+from memberkit.errors import InvalidValueError
 
 
 def email_key(email: str) -> str:
@@ -26,7 +26,7 @@ def parse_member_ref(text: str) -> tuple[MemberRefKind, str]:
     digits = raw.removeprefix("gid://shopify/Customer/")
     if digits.isdigit():
         return "shopify_id", digits
-    raise UsageError(
+    raise InvalidValueError(
         f"MEMBER must be an email address or a Shopify customer id, got {text!r}",
         hint="e.g. jo@example.com or 7012345678901",
     )

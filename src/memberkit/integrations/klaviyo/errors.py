@@ -21,13 +21,19 @@ from memberkit.errors import MemberkitError
 class KlaviyoError(MemberkitError):
     """A Klaviyo API call failed."""
 
+    code = "klaviyo_failed"
+
 
 class KlaviyoAuthError(KlaviyoError):
     """The key was refused (401) or lacks the scope the call needs (403)."""
 
+    code = "klaviyo_auth"
+
 
 class KlaviyoRequestError(KlaviyoError):
     """Klaviyo refused the request (a 4xx other than 401/403/429), with its error detail."""
+
+    code = "klaviyo_refused"
 
     def __init__(
         self,
@@ -44,6 +50,8 @@ class KlaviyoRequestError(KlaviyoError):
 
 class KlaviyoUnavailableError(KlaviyoError):
     """Klaviyo kept failing (rate limited, server errors, timeouts) after every retry."""
+
+    code = "klaviyo_unavailable"
 
 
 def error_detail(body: Any) -> str:

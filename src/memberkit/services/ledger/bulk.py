@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from memberkit.clock import utcnow
 from memberkit.domain.ledger import EntryContent, check_source, to_utc
-from memberkit.errors import MemberkitError, UsageError
+from memberkit.errors import InvalidValueError, MemberkitError
 from memberkit.store.database import Database
 from memberkit.store.ledger_book import (
     LedgerBook,
@@ -85,7 +85,7 @@ def post_bulk(
             todo: list[tuple[int, BulkPosting]] = []
             for index, posting in enumerate(batch, start=first):
                 if posting.points == 0:
-                    raise UsageError(f"posting {index}: points must not be 0")
+                    raise InvalidValueError(f"posting {index}: points must not be 0")
                 check_source(posting.source)
                 wanted = EntryContent(
                     posting.member_id,

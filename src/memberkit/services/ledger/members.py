@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from memberkit.clock import utcnow
 from memberkit.domain.members import MemberRecord, email_key, parse_member_ref
-from memberkit.errors import NotFoundError, UsageError
+from memberkit.errors import InvalidValueError, NotFoundError
 from memberkit.store.bulk import chunked
 from memberkit.store.database import Database
 from memberkit.store.models import Member, Tier, TierChange
@@ -36,7 +36,8 @@ def find_member(session: Session, ref: MemberRef) -> Member:
         what = "email" if kind == "email" else "Shopify customer id"
         raise NotFoundError(
             f"no member with {what} {ref.strip()!r}",
-            hint="check the spelling, or import members with memberkit customers import FILE",
+            hint="check the spelling, or import or add the member first",
+            member=ref.strip(),
         )
     return member
 
@@ -52,11 +53,11 @@ def create_member(
 ) -> int:
     """Add one member and return their internal id (imports use ``upsert_members_from_export``)."""
     if not email and not shopify_id:
-        raise UsageError("a member needs an email or a Shopify customer id")
+        raise InvalidValueError("a member needs an email or a Shopify customer id")
     moment = now or utcnow()
     with db.write() as session:
         if email and session.scalar(select(Member.id).where(Member.email_key == email_key(email))):
-            raise UsageError(f"a member with email {email!r} already exists")
+            raise InvalidValueError(f"a member with email {email!r} already exists")
         member = Member(
             email=email.strip() if email else None,
             email_key=email_key(email) if email else None,
