@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.text import Text
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
 from memberkit import __version__
 from memberkit.cli import customers as customers_cli
@@ -24,6 +24,19 @@ from memberkit.cli.common import stderr
 from memberkit.cli.errors import exit_code_for, hint_for
 from memberkit.cli.output import printable
 from memberkit.errors import MemberkitError
+
+
+def _flag_placeholder(self: TyperOption, ctx: Any) -> str | None:
+    """No value placeholder for a flag: ``--force``, not ``--force <bool>``."""
+    if self.is_flag:
+        return None
+    return _option_placeholder(self, ctx)
+
+
+# Typer shows every option's type in help, flags included (``--version <bool>``),
+# which reads as if the flag took a value (``init --force true`` then fails).
+_option_placeholder = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_placeholder  # type: ignore[method-assign]
 
 
 def report_error(exc: MemberkitError) -> None:

@@ -12,7 +12,6 @@ from memberkit.cli.common import ConfigOption, JsonOption, parse_date_option, pr
 from memberkit.cli.db import open_store
 from memberkit.cli.output import print_table, printable
 from memberkit.domain.ledger import parse_as_of, parse_points
-from memberkit.errors import UsageError
 from memberkit.services.ledger import points as ledger
 from memberkit.services.ledger.points import EntryView, PostingResult
 
@@ -100,15 +99,12 @@ def deduct(
     points: PointsArg,
     note: NoteOption = None,
     internal_note: InternalNoteOption = None,
-    expires: ExpiresOption = None,
     key: KeyOption = None,
     allow_negative: AllowNegativeOption = False,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Debit points, earliest-expiring first; more than the balance is refused."""
-    if expires is not None:
-        raise UsageError("--expires applies to points added, not deducted")
     amount = parse_points(points)
     settings, db = open_store(config)
     result = ledger.deduct_points(
