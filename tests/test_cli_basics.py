@@ -47,3 +47,28 @@ def test_init_refuses_to_overwrite_with_exit_2(tmp_path: Path) -> None:
 
 def test_unknown_command_is_a_usage_error() -> None:
     assert run_cli("frobnicate").returncode == 2
+
+
+def test_without_a_config_commands_that_touch_data_refuse_and_create_nothing(
+    tmp_path: Path,
+) -> None:
+    for args in (("tiers", "list"), ("rewards", "update"), ("points", "balance", "a@x.test")):
+        result = run_cli(*args, cwd=tmp_path)
+        assert result.returncode == 2, (args, result.stderr)
+        assert f"no memberkit.toml in {tmp_path}" in result.stderr
+        assert "memberkit init" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_a_config_help_and_version_still_work(tmp_path: Path) -> None:
+    assert run_cli("--version", cwd=tmp_path).returncode == 0
+    assert run_cli("tiers", "list", "--help", cwd=tmp_path).returncode == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_named_config_that_does_not_exist_says_so_and_points_to_init(tmp_path: Path) -> None:
+    result = run_cli("tiers", "list", "--config", str(tmp_path / "nope.toml"))
+    assert result.returncode == 2
+    assert f"config file {tmp_path / 'nope.toml'} not found" in result.stderr
+    assert "memberkit init" in result.stderr

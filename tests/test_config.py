@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from memberkit.cli.errors import exit_code_for
 from memberkit.config import load_settings, read_secret
 from memberkit.errors import ConfigError
 
@@ -76,7 +77,7 @@ def test_bad_config_names_the_file_and_the_key(tmp_path: Path, text: str, expect
         load_settings(path, environ={})
     assert str(path) in str(err.value)
     assert expected in str(err.value)
-    assert err.value.exit_code == 2
+    assert exit_code_for(err.value) == 2
 
 
 def test_unknown_environment_setting_is_named(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from memberkit.errors import ConfigError
+from memberkit.errors import ConfigError, ConfigNotFoundError
 
 DEFAULT_CONFIG_NAME = "memberkit.toml"
 ENV_PREFIX = "MEMBERKIT_"
@@ -339,10 +339,7 @@ def load_settings(
     else:
         path = config_path.expanduser().absolute()
         if not path.is_file():
-            raise ConfigError(
-                f"config file {path} not found",
-                hint="create one with `memberkit init`, or pass --config PATH",
-            )
+            raise ConfigNotFoundError(f"config file {path} not found", file=path)
     base_dir = path.parent if path else Path.cwd()
 
     # layer -> {(section, key): (value, from_text, source)}
@@ -367,11 +364,15 @@ def load_settings(
             try:
                 value = _coerce(raw, tp, from_text=from_text)
             except ValueError as exc:
-                raise ConfigError(f"{source}: {section}.{key} {exc}") from None
+                raise ConfigError(
+                    f"{source}: {section}.{key} {exc}", setting=f"{section}.{key}"
+                ) from None
             check = _CHECKS.get(f"{section}.{key}")
             problem = check(value) if check and value is not None else None
             if problem:
-                raise ConfigError(f"{source}: {section}.{key} {problem}")
+                raise ConfigError(
+                    f"{source}: {section}.{key} {problem}", setting=f"{section}.{key}"
+                )
             values[section][key] = value
 
     sections = {
@@ -417,7 +418,9 @@ def _read_toml(path: Path) -> dict[tuple[str, str], tuple[Any, bool, str]]:
                 dotted = [f"{section}.{k}" for k in keys] + all_keys()
                 raise ConfigError(
                     f"{path}: unknown key {section}.{key}"
-                    f"{_did_you_mean(f'{section}.{key}', dotted)}"
+                    f"{_did_you_mean(f'{section}.{key}', dotted)}",
+                    file=path,
+                    setting=f"{section}.{key}",
                 )
             out[(section, key)] = (value, False, str(path))
     return out

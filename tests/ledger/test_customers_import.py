@@ -150,7 +150,9 @@ def test_import_and_update_reject_the_same_example_rows_for_the_same_reasons(
 ) -> None:
     updated = _update_rejects(tmp_path, EXAMPLE)
     assert len(updated) == 4
-    result = import_customers(db, actor="test:suite", path=EXAMPLE, settings=load_settings(None, environ={}))
+    result = import_customers(
+        db, actor="test:suite", path=EXAMPLE, settings=load_settings(None, environ={})
+    )
     assert [reason for _, reason in result.rejected] == [row[-1] for row in updated]
     assert result.rejects_file is not None
     with result.rejects_file.open(encoding="utf-8", newline="") as fh:
@@ -221,7 +223,9 @@ def test_a_plain_shopify_export_imports_names_and_profile_fields_without_code_co
     assert (ann.codes_available, ann.codes_used, ann.codes_expired) == (None, None, None)
     assert (bo.first_name, bo.accepts_email_marketing, bo.total_spent) == (None, False, 0)
 
-    imported = import_customers(db, actor="test:suite", path=export, settings=load_settings(None, environ={}))
+    imported = import_customers(
+        db, actor="test:suite", path=export, settings=load_settings(None, environ={})
+    )
     assert imported.created == 2
     shown = show_member(db, member="ann@example.com")
     assert (shown.first_name, shown.last_name) == ("Ann", "Jones")

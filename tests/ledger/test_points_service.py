@@ -13,7 +13,7 @@ from memberkit.domain.ledger import (
     LedgerError,
     ReversalError,
 )
-from memberkit.errors import NotFoundError, UsageError
+from memberkit.errors import InvalidValueError, NotFoundError
 from memberkit.services.ledger import bulk as points_bulk
 from memberkit.services.ledger import points
 from memberkit.services.ledger.members import create_member
@@ -132,7 +132,7 @@ def test_set_balance_posts_the_difference(db: Database, member: int) -> None:
 
 
 def test_set_balance_below_zero_needs_allow_negative(db: Database, member: int) -> None:
-    with pytest.raises(UsageError, match="negative balance"):
+    with pytest.raises(InvalidValueError, match="negative balance"):
         points.set_balance(db, actor="test:suite", member=member, target=-5, zone=ZONE, now=NOW)
 
 
@@ -288,7 +288,7 @@ def test_history_carries_notes_sources_and_running_balance(db: Database, member:
 
 
 def test_unknown_source_is_refused(db: Database, member: int) -> None:
-    with pytest.raises(UsageError, match="unknown entry source 'web'"):
+    with pytest.raises(InvalidValueError, match="unknown entry source 'web'"):
         add(db, member, 10, source="web")
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from memberkit.domain.tiers import TierRule, qualifying_tier
-from memberkit.errors import NotFoundError, UsageError
+from memberkit.errors import InvalidValueError, NotFoundError
 from memberkit.services.ledger import points, tiers
 from memberkit.services.ledger.members import create_member, show_member
 from memberkit.store.database import Database
@@ -27,7 +27,7 @@ def test_the_highest_tier_whose_threshold_is_met_qualifies() -> None:
 def test_tiers_are_ranked_and_renamed(db: Database) -> None:
     tiers.add_tier(db, name="Silver", threshold=500)
     tiers.add_tier(db, name="Gold", threshold=1000, entry_reward_code_template="GOLD-{id}")
-    with pytest.raises(UsageError, match="rank 1 is already taken by tier 'Silver'"):
+    with pytest.raises(InvalidValueError, match="rank 1 is already taken by tier 'Silver'"):
         tiers.add_tier(db, name="Bronze", rank=1)
     tiers.rename_tier(db, old="GOLD", new="Gold Plus")
     assert [(t.rank, t.name) for t in tiers.list_tiers(db)] == [(1, "Silver"), (2, "Gold Plus")]

@@ -12,6 +12,7 @@ from typing import Any
 import openpyxl
 import pytest
 
+from memberkit.cli.errors import exit_code_for
 from memberkit.config import Settings, load_settings
 from memberkit.errors import ConfigError, LockedError, MemberkitError
 from memberkit.files.profile_cache import ProfileCacheError, ProfileIndex, write_profile_index
@@ -276,7 +277,7 @@ def test_with_klaviyo_and_no_cache_file_the_run_fails_naming_the_file(store: Sto
     store.customers([customer("1", "a@x.com")])
     with pytest.raises(ProfileCacheError, match=r"klaviyo_all\.json not found") as info:
         store.run(overrides={"klaviyo.enabled": True, "klaviyo.fetch_mode": "all"})
-    assert info.value.exit_code == 1
+    assert exit_code_for(info.value) == 1
     assert not store.output.exists() or not any(store.output.iterdir())
 
 

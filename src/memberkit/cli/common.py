@@ -3,26 +3,32 @@
 from __future__ import annotations
 
 import getpass
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from memberkit.config import Settings, load_settings
-from memberkit.errors import UsageError
+from memberkit.cli.output import print_json, stderr, stdout
+from memberkit.config import DEFAULT_CONFIG_NAME, Settings, load_settings
+from memberkit.errors import ConfigNotFoundError, UsageError
 
-# stdout carries results (tables, --json); stderr carries progress and problems.
-stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+# The consoles and print_json live in cli.output; commands import them from here too.
+__all__ = [
+    "ConfigOption",
+    "JsonOption",
+    "load",
+    "parse_date_option",
+    "print_json",
+    "stderr",
+    "stdout",
+]
 
 ConfigOption = Annotated[
     Path | None,
     typer.Option(
         "--config",
         "-c",
-        help="Config file (TOML). Default: ./memberkit.toml if present.",
+        help="Config file (TOML). Default: ./memberkit.toml (made by memberkit init).",
         dir_okay=False,
         show_default=False,
     ),
@@ -31,7 +37,23 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JS
 
 
 def load(config: Path | None, **overrides: Any) -> Settings:
-    """Settings from the config file, environment and these flag overrides (``section__key``)."""
+    """Settings from the config file, environment and these flag overrides (``section__key``).
+
+    Every command that reads or writes data comes here. Without ``--config`` and
+    without ``./memberkit.toml`` it stops (nothing is read, no database or folder
+    is created): built-in defaults would put a new database and folders wherever
+    the command happened to run. ``memberkit init`` is the way to start a store.
+    """
+    if config is None:
+        found = Path.cwd() / DEFAULT_CONFIG_NAME
+        if not found.is_file():
+            raise ConfigNotFoundError(
+                f"no config: there is no {DEFAULT_CONFIG_NAME} in {Path.cwd()} and no --config "
+                "was given; nothing was read or created"
+            )
+        if stderr.is_terminal:
+            # On a terminal, say which file an implicit config is; cron logs stay quiet.
+            stderr.print(f"config: {found}", style="dim")
     return load_settings(config, overrides={k.replace("__", "."): v for k, v in overrides.items()})
 
 
@@ -42,11 +64,6 @@ def cli_actor() -> str:
     except (KeyError, OSError):  # no user name in the environment or the password database
         user = "unknown"
     return f"cli:{user}"
-
-
-def print_json(data: Any) -> None:
-    """Print ``data`` as JSON on stdout; Decimals and dates become strings."""
-    typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
 
 
 def parse_date_option(value: str | None, *, option: str) -> Any:

@@ -21,7 +21,9 @@ def example_config_text() -> str:
 
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder to set up.")] = Path(),
-    force: Annotated[bool, typer.Option(help="Replace an existing memberkit.toml.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing memberkit.toml.")
+    ] = False,
 ) -> None:
     """Write a commented example memberkit.toml and create input/ output/ logs/ cache/."""
     directory.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """The ``memberkit`` command: the top-level app, sub-command groups, and error rendering.
 
 Every ``MemberkitError`` raised below becomes one line on stderr (plus a hint)
-and its exit code; a malformed argument is exit 2 (Click's own usage errors).
+and the exit code its ``code`` maps to in ``cli.errors``; a malformed argument
+is exit 2 (Click's own usage errors).
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from rich.text import Text
+from typer.core import TyperGroup, TyperOption
 
 from memberkit import __version__
 from memberkit.cli import customers as customers_cli
@@ -20,15 +22,31 @@ from memberkit.cli import members as members_cli
 from memberkit.cli import points as points_cli
 from memberkit.cli import tiers as tiers_cli
 from memberkit.cli.common import stderr
+from memberkit.cli.errors import exit_code_for, hint_for
+from memberkit.cli.output import printable
 from memberkit.errors import MemberkitError
 from memberkit.secrets import redact
 
 
+def _flag_placeholder(self: TyperOption, ctx: Any) -> str | None:
+    """No value placeholder for a flag: ``--force``, not ``--force <bool>``."""
+    if self.is_flag:
+        return None
+    return _option_placeholder(self, ctx)
+
+
+# Typer shows every option's type in help, flags included (``--version <bool>``),
+# which reads as if the flag took a value (``init --force true`` then fails).
+_option_placeholder = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_placeholder  # type: ignore[method-assign]
+
+
 def report_error(exc: MemberkitError) -> None:
-    # Whatever built the message (a server's error body included), no secret reaches stderr.
-    stderr.print(f"[bold red]Error:[/] {redact(exc.message)}", markup=True, highlight=False)
-    if exc.hint:
-        stderr.print(f"Hint: {redact(exc.hint)}", markup=False)
+    """One line for the error, plus a hint: both printed as text, never as markup."""
+    stderr.print(Text.assemble(("Error:", "bold red"), " ", printable(redact(exc.message))))
+    hint = hint_for(exc)
+    if hint:
+        stderr.print(f"Hint: {redact(hint)}")
 
 
 class MemberkitGroup(TyperGroup):
@@ -39,7 +57,7 @@ class MemberkitGroup(TyperGroup):
             return super().invoke(ctx)
         except MemberkitError as exc:
             report_error(exc)
-            raise typer.Exit(exc.exit_code) from None
+            raise typer.Exit(exit_code_for(exc)) from None
 
 
 app = typer.Typer(

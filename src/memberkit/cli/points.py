@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+import re
+from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperCommand
 
 from memberkit.cli.common import (
     ConfigOption,
@@ -18,15 +19,40 @@ from memberkit.cli.common import (
     stdout,
 )
 from memberkit.cli.db import open_store
+from memberkit.cli.output import print_table, printable
 from memberkit.domain.ledger import parse_as_of, parse_points
-from memberkit.errors import UsageError
 from memberkit.services.ledger import points as ledger
 from memberkit.services.ledger.points import EntryView, PostingResult
 
 app = typer.Typer(help="The points ledger.", no_args_is_help=True)
 
+# "-5", "-1,000", "-٣": a dash then anything but a letter or another dash.
+_NEGATIVE_LOOKING = re.compile(r"-[^-A-Za-z]")
+
+
+class PointsCommand(TyperCommand):
+    """A command whose arguments may look negative: ``points set M -5`` is N = -5.
+
+    Click reads any argument starting with ``-`` as an option and fails with
+    ``No such option: -5``; here such a value reaches ``parse_points`` (or the
+    option it belongs to) as written, so the message is ours.
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # A leading space makes Click take the value as positional; removed again below.
+        shielded = [f" {arg}" if _NEGATIVE_LOOKING.match(arg) else arg for arg in args]
+        marked = {arg for arg, before in zip(shielded, args, strict=True) if arg != before}
+        rest = super().parse_args(ctx, shielded)
+        for name, value in ctx.params.items():
+            if isinstance(value, str) and value in marked:
+                ctx.params[name] = value[1:]
+        return rest
+
+
 MemberArg = Annotated[str, typer.Argument(help="Email (any case) or Shopify customer id.")]
-PointsArg = Annotated[str, typer.Argument(metavar="N", help="Points, a whole number.")]
+PointsArg = Annotated[
+    str, typer.Argument(metavar="N", help="Points, a whole number in digits 0-9.")
+]
 NoteOption = Annotated[
     str | None, typer.Option("--note", help="Customer-facing note.", show_default=False)
 ]
@@ -73,7 +99,7 @@ def _print_posting(result: PostingResult, as_json: bool, verb: str) -> None:
     )
 
 
-@app.command("add")
+@app.command("add", cls=PointsCommand)
 def add(
     member: MemberArg,
     points: PointsArg,
@@ -102,21 +128,18 @@ def add(
     _print_posting(result, as_json, "added")
 
 
-@app.command("deduct")
+@app.command("deduct", cls=PointsCommand)
 def deduct(
     member: MemberArg,
     points: PointsArg,
     note: NoteOption = None,
     internal_note: InternalNoteOption = None,
-    expires: ExpiresOption = None,
     key: KeyOption = None,
     allow_negative: AllowNegativeOption = False,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Debit points, earliest-expiring first; more than the balance is refused."""
-    if expires is not None:
-        raise UsageError("--expires applies to points added, not deducted")
     amount = parse_points(points)
     settings, db = open_store(config)
     result = ledger.deduct_points(
@@ -133,7 +156,7 @@ def deduct(
     _print_posting(result, as_json, "deducted")
 
 
-@app.command("set")
+@app.command("set", cls=PointsCommand)
 def set_(
     member: MemberArg,
     points: PointsArg,
@@ -248,10 +271,10 @@ def history(member: MemberArg, config: ConfigOption = None, as_json: JsonOption 
             f"{entry.points:+d}",
             str(entry.balance_after),
             str(entry.expires_on or ""),
-            escape(_source_text(entry)),
-            escape(_notes_text(entry)),
+            printable(_source_text(entry)),
+            printable(_notes_text(entry)),
         )
-    stdout.print(table)
+    print_table(table)
 
 
 def _source_text(entry: EntryView) -> str:

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from memberkit.cli.common import ConfigOption, JsonOption, print_json, stdout
 from memberkit.cli.db import open_store
+from memberkit.cli.output import print_table, printable
 from memberkit.services.ledger import tiers as tier_service
 
 app = typer.Typer(help="VIP tiers.", no_args_is_help=True)
@@ -39,12 +40,12 @@ def list_command(config: ConfigOption = None, as_json: JsonOption = False) -> No
         )
         table.add_row(
             str(tier.rank),
-            tier.name,
+            printable(tier.name),
             "" if tier.threshold is None else str(tier.threshold),
-            reward,
+            printable(reward),
             str(tier.members),
         )
-    stdout.print(table)
+    print_table(table)
 
 
 @app.command("add")

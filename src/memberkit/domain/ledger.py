@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from memberkit.errors import MemberkitError, UsageError
+from memberkit.errors import InvalidValueError, MemberkitError, UsageError
 
 EntryKind = Literal["credit", "debit", "expiry", "reversal"]
 ENTRY_KINDS: tuple[EntryKind, ...] = ("credit", "debit", "expiry", "reversal")
@@ -55,16 +55,20 @@ POINTS_LIMIT = 1_000_000_000_000
 class LedgerError(MemberkitError):
     """A posting the ledger refuses; nothing was written."""
 
+    code = "ledger_refused"
+
 
 class InsufficientPointsError(LedgerError):
     """A debit larger than the balance, without ``allow_negative``."""
+
+    code = "insufficient_points"
 
     def __init__(self, *, balance: int, requested: int, member: str | None = None) -> None:
         who = f" for {member}" if member else ""
         super().__init__(
             f"insufficient points{who}: balance {balance}, requested {requested}",
             hint="deduct at most the balance, or allow a negative balance "
-            "(--allow-negative) to record the shortfall as debt",
+            "to record the shortfall as debt",
         )
         self.balance = balance
         self.requested = requested
@@ -72,6 +76,8 @@ class InsufficientPointsError(LedgerError):
 
 class IdempotencyConflictError(LedgerError):
     """An idempotency key was already used for a posting with different content."""
+
+    code = "idempotency_conflict"
 
     def __init__(self, key: str, *, existing_entry_id: int, differences: Sequence[str]) -> None:
         super().__init__(
@@ -87,25 +93,45 @@ class IdempotencyConflictError(LedgerError):
 class ReversalError(LedgerError):
     """An entry that cannot be reversed (spent credit, already reversed, an expiry...)."""
 
+    code = "reversal_refused"
+
 
 # --- points and times -------------------------------------------------------------------
 
 
 def parse_points(text: str, *, allow_zero: bool = False, allow_negative: bool = False) -> int:
-    """A whole number of points from user input; a ``UsageError`` says what was wrong."""
-    cleaned = text.strip().replace("_", "").replace(",", "")
-    try:
-        value = int(cleaned)
-    except ValueError:
-        raise UsageError(
-            f"points must be a whole number, got {text!r}",
-            hint="write points as digits, e.g. 250",
-        ) from None
-    if value < 0 and not allow_negative:
-        raise UsageError(f"points must not be negative, got {text!r}")
+    """A whole number of points from user input; an ``InvalidValueError`` says what was wrong.
+
+    Only plain ASCII digits are points, with a leading ``-`` where a negative
+    value is allowed: ``1,000``, ``1_000``, ``+5``, Arabic-Indic or full-width
+    digits are refused rather than guessed at (``int()`` would take most of
+    them). Values past ``POINTS_LIMIT`` are refused before they become ints, so
+    a 5,000-digit argument never reaches Python's digit limit.
+    """
+    raw = text.strip()
+    negative = raw.startswith("-")
+    digits = raw[1:] if negative else raw
+    if not (digits.isascii() and digits.isdigit()):
+        raise InvalidValueError(
+            f"points must be a whole number written with the digits 0-9, got {_cut(text)!r}",
+            hint="write digits only, without a sign, spaces or separators, e.g. 1000",
+        )
+    if negative and not allow_negative:
+        raise InvalidValueError(f"points must not be negative, got {_cut(text)!r}")
+    if len(digits.lstrip("0")) > len(str(POINTS_LIMIT)) or int(digits) > POINTS_LIMIT:
+        raise InvalidValueError(
+            f"points value is too large: {_cut(text)!r}; at most {POINTS_LIMIT:,} "
+            "points move in one posting"
+        )
+    value = -int(digits) if negative else int(digits)
     if value == 0 and not allow_zero:
-        raise UsageError(f"points must be more than 0, got {text!r}")
+        raise InvalidValueError(f"points must be more than 0, got {_cut(text)!r}")
     return value
+
+
+def _cut(text: str, limit: int = 80) -> str:
+    """``text`` shortened to about ``limit`` characters, so an echoed value stays readable."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def to_utc(moment: dt.datetime, zone: ZoneInfo) -> dt.datetime:
@@ -453,8 +479,8 @@ def _shown(value: object) -> str:
 
 
 def check_source(source: str) -> Source:
-    """``source`` if it is one of ``SOURCES``; otherwise a ``UsageError`` listing them."""
+    """``source`` if it is one of ``SOURCES``; otherwise an ``InvalidValueError`` listing them."""
     for known in SOURCES:
         if source == known:
             return known
-    raise UsageError(f"unknown entry source {source!r}; use one of {', '.join(SOURCES)}")
+    raise InvalidValueError(f"unknown entry source {source!r}; use one of {', '.join(SOURCES)}")

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from memberkit.domain.codes import code_key, dump_compact, parse_code_objects
-from memberkit.errors import UsageError
+from memberkit.errors import InvalidValueError
 
 
 def email_key(email: str) -> str:
@@ -27,7 +27,7 @@ def parse_member_ref(text: str) -> tuple[MemberRefKind, str]:
     digits = raw.removeprefix("gid://shopify/Customer/")
     if digits.isdigit():
         return "shopify_id", digits
-    raise UsageError(
+    raise InvalidValueError(
         f"MEMBER must be an email address or a Shopify customer id, got {text!r}",
         hint="e.g. jo@example.com or 7012345678901",
     )

@@ -41,6 +41,8 @@ _SQLITE_BUSY_TIMEOUT_MS = 30_000
 class SchemaError(MemberkitError):
     """The database is missing its tables or is at another schema revision."""
 
+    code = "schema_outdated"
+
 
 class Database:
     """An engine plus transaction helpers for one database URL."""

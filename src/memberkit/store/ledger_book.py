@@ -411,7 +411,7 @@ class LedgerBook:
             raise LedgerError(
                 f"a credit for {state.label} expiring on {expires_on} would expire before "
                 f"it takes effect ({effective.astimezone(self.zone):%Y-%m-%d %H:%M})",
-                hint="give a later expiry date, or an earlier effective time for a backfill",
+                hint="give a later expiry date",
             )
         row = self._entry(state, kind="credit", points=points, meta=meta, expires_on=expires_on)
         lot = OpenLot(

@@ -11,6 +11,7 @@ import pytest
 from tests.integrations.klaviyo.helpers import Store, write_store
 from tests.servers.klaviyo_server import FakeKlaviyo
 
+from memberkit.cli.errors import exit_code_for
 from memberkit.errors import ConfigError
 from memberkit.files import profile_cache
 from memberkit.files.profile_cache import read_profile_index
@@ -122,7 +123,7 @@ def test_a_missing_key_names_the_variable_and_the_file(
     store = write_store(tmp_path, klaviyo, key=None)
     with pytest.raises(ConfigError) as caught:
         get_profile_index(store.settings())
-    assert caught.value.exit_code == 2
+    assert exit_code_for(caught.value) == 2
     assert "KLAVIYO_PRIVATE_KEY" in caught.value.message
     assert str(tmp_path / "config" / "api.env") in (caught.value.hint or "")
 

@@ -25,6 +25,8 @@ from memberkit.secrets import redact, redact_data
 class KlaviyoError(MemberkitError):
     """A Klaviyo API call failed."""
 
+    code = "klaviyo_failed"
+
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(redact(message), hint=None if hint is None else redact(hint))
 
@@ -32,9 +34,13 @@ class KlaviyoError(MemberkitError):
 class KlaviyoAuthError(KlaviyoError):
     """The key was refused (401) or lacks the scope the call needs (403)."""
 
+    code = "klaviyo_auth"
+
 
 class KlaviyoRequestError(KlaviyoError):
     """Klaviyo refused the request (a 4xx other than 401/403/429), with its error detail."""
+
+    code = "klaviyo_refused"
 
     def __init__(
         self,
@@ -51,6 +57,8 @@ class KlaviyoRequestError(KlaviyoError):
 
 class KlaviyoUnavailableError(KlaviyoError):
     """Klaviyo kept failing (rate limited, server errors, timeouts) after every retry."""
+
+    code = "klaviyo_unavailable"
 
 
 def error_detail(body: Any) -> str:

@@ -20,7 +20,7 @@ from memberkit.domain.members import (
     merge_wallet,
     parse_member_ref,
 )
-from memberkit.errors import NotFoundError, UsageError
+from memberkit.errors import InvalidValueError, NotFoundError
 from memberkit.store.bulk import among, chunked, insert_rows, update_rows
 from memberkit.store.database import Database
 from memberkit.store.models import Member, ProfileChange, Tier, TierChange
@@ -44,7 +44,8 @@ def find_member(session: Session, ref: MemberRef) -> Member:
         what = "email" if kind == "email" else "Shopify customer id"
         raise NotFoundError(
             f"no member with {what} {ref.strip()!r}",
-            hint="check the spelling, or import members with memberkit customers import FILE",
+            hint="check the spelling, or import or add the member first",
+            member=ref.strip(),
         )
     return member
 
@@ -66,14 +67,16 @@ def create_member(
     ``profile/updated`` event with ``created`` true, in the same unit of work.
     """
     if not email and not shopify_id:
-        raise UsageError("a member needs an email or a Shopify customer id")
+        raise InvalidValueError("a member needs an email or a Shopify customer id")
     with unit_of_work(uow, db, actor=actor, now=now) as work:
         session = work.session
         moment = work.now
         if email and session.scalar(select(Member.id).where(Member.email_key == email_key(email))):
-            raise UsageError(f"a member with email {email!r} already exists")
+            raise InvalidValueError(f"a member with email {email!r} already exists")
         if shopify_id and session.scalar(select(Member.id).where(Member.shopify_id == shopify_id)):
-            raise UsageError(f"a member with Shopify customer id {shopify_id} already exists")
+            raise InvalidValueError(
+                f"a member with Shopify customer id {shopify_id} already exists"
+            )
         member = Member(
             email=email.strip() if email else None,
             email_key=email_key(email) if email else None,

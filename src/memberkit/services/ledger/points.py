@@ -38,7 +38,7 @@ from memberkit.domain.ledger import (
     set_balance_difference,
     to_utc,
 )
-from memberkit.errors import NotFoundError, UsageError
+from memberkit.errors import InvalidValueError, NotFoundError
 from memberkit.services.ledger.members import MemberRef, find_member
 from memberkit.store.bulk import chunked
 from memberkit.store.database import Database
@@ -264,7 +264,7 @@ def add_points(
 ) -> PostingResult:
     """Credit ``points`` (a lot, expiring after ``expires_on`` if given); pays debt first."""
     if points <= 0:
-        raise UsageError(f"points to add must be more than 0, got {points}")
+        raise InvalidValueError(f"points to add must be more than 0, got {points}")
     meta = _meta(
         source=source,
         source_ref=source_ref,
@@ -310,7 +310,7 @@ def deduct_points(
     ``allow_negative`` (for migrations), which records the shortfall as debt.
     """
     if points <= 0:
-        raise UsageError(f"points to deduct must be more than 0, got {points}")
+        raise InvalidValueError(f"points to deduct must be more than 0, got {points}")
     meta = _meta(
         source=source,
         source_ref=source_ref,
@@ -360,9 +360,9 @@ def set_balance(
     ``key`` matches on the target, not on the difference it posted.
     """
     if target < 0 and not allow_negative:
-        raise UsageError(
+        raise InvalidValueError(
             f"cannot set a negative balance ({target}) without allow_negative",
-            hint="negative balances are for migrations; pass --allow-negative",
+            hint="negative balances are for migrations and must be allowed explicitly",
         )
     meta = _meta(
         source=source,

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from memberkit.clock import utcnow
 from memberkit.domain.events import TIER_CHANGED, MemberIdentity
 from memberkit.domain.tiers import TierRule, qualifying_tier
-from memberkit.errors import NotFoundError, UsageError
+from memberkit.errors import InvalidValueError, NotFoundError
 from memberkit.services.ledger.members import MemberRef, find_member
 from memberkit.services.ledger.points import add_points
 from memberkit.store.database import Database
@@ -102,18 +102,18 @@ def add_tier(
     """Add a tier; ``rank`` defaults to one above the highest."""
     clean = name.strip()
     if not clean:
-        raise UsageError("a tier needs a name")
+        raise InvalidValueError("a tier needs a name")
     for label, value in (("threshold", threshold), ("entry reward points", entry_reward_points)):
         if value is not None and value < 0:
-            raise UsageError(f"{label} must not be negative, got {value}")
+            raise InvalidValueError(f"{label} must not be negative, got {value}")
     with db.write() as session:
         if session.scalar(select(Tier.id).where(func.lower(Tier.name) == clean.lower())):
-            raise UsageError(f"a tier named {clean!r} already exists")
+            raise InvalidValueError(f"a tier named {clean!r} already exists")
         if rank is None:
             rank = (session.scalar(select(func.max(Tier.rank))) or 0) + 1
         elif session.scalar(select(Tier.name).where(Tier.rank == rank)):
             taken = session.scalar(select(Tier.name).where(Tier.rank == rank))
-            raise UsageError(f"rank {rank} is already taken by tier {taken!r}")
+            raise InvalidValueError(f"rank {rank} is already taken by tier {taken!r}")
         tier = Tier(
             name=clean,
             rank=rank,
@@ -131,7 +131,7 @@ def rename_tier(db: Database, *, old: str, new: str) -> TierView:
     """Rename a tier; members and history keep pointing at it."""
     clean = new.strip()
     if not clean:
-        raise UsageError("the new tier name is empty")
+        raise InvalidValueError("the new tier name is empty")
     try:
         with db.write() as session:
             tier = find_tier(session, old)
@@ -139,7 +139,7 @@ def rename_tier(db: Database, *, old: str, new: str) -> TierView:
             session.flush()
             return _view(tier)
     except IntegrityError:
-        raise UsageError(f"a tier named {clean!r} already exists") from None
+        raise InvalidValueError(f"a tier named {clean!r} already exists") from None
 
 
 @dataclass(frozen=True)

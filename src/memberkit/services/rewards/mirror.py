@@ -190,7 +190,7 @@ class RewardsMirror:
             raise MemberkitError(
                 f"the rewards update finished and its files are complete, but mirroring "
                 f"{self.changed:,} changed members into {self.db.url} failed: {exc}",
-                hint="fix the database, then run the update again for the same --today",
+                hint="fix the database, then run the update again for the same day",
             ) from exc
         return run
 
