@@ -61,7 +61,7 @@ def config(tmp_path: Path) -> Path:
     path = tmp_path / "memberkit.toml"
     path.write_text('[database]\nurl = "sqlite:///members.db"\n', encoding="utf-8")
     db = open_database(f"sqlite:///{tmp_path / 'members.db'}")
-    create_member(db, email="ann@example.com")
+    create_member(db, email="ann@example.com", actor="test:suite")
     db.dispose()
     return path
 

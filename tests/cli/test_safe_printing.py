@@ -53,6 +53,7 @@ def _member_with_hostile_fields(tmp_path: Path) -> Path:
     db = open_database(f"sqlite:///{tmp_path / 'members.db'}")
     upsert_members_from_export(
         db,
+        actor="test:suite",
         records=[
             MemberRecord(
                 shopify_id="6601000000007",

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 import typer
 
 from memberkit.cli.common import ConfigOption, JsonOption, cli_actor, print_json, stdout
 from memberkit.cli.db import open_store
-from memberkit.errors import InvalidValueError, NotFoundError
+from memberkit.domain.emails import email_problem
+from memberkit.errors import InvalidValueError
 from memberkit.services.ledger import members as member_service
 from memberkit.services.ledger import tiers as tier_service
-from memberkit.store.database import Database
 
 app = typer.Typer(help="Members.", no_args_is_help=True)
 
 MemberArg = Annotated[str, typer.Argument(help="Email (any case) or Shopify customer id.")]
-
-
-# A pragmatic shape check for a hand-typed address (one @, a dot in the domain, no
-# spaces or controls); exports go through the readers' own email rules.
-_EMAIL_SHAPE = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+")
 
 
 @app.command("add")
@@ -38,20 +32,22 @@ def add(
 ) -> None:
     """Add a member who is not in a customers export yet (a later import updates them)."""
     address = email.strip()
-    if not _EMAIL_SHAPE.fullmatch(address):
-        raise InvalidValueError(f"EMAIL must be an email address, got {email!r}")
+    # The same email rule as the readers' (domain.emails), so a hand-added member
+    # would also pass a customers import.
+    problem = email_problem(address)
+    if problem is not None:
+        raise InvalidValueError(f"EMAIL must be an email address ({problem}), got {email!r}")
     shopify = shopify_id.strip() if shopify_id is not None else None
     if shopify is not None and not (shopify.isascii() and shopify.isdigit()):
         raise InvalidValueError(f"--shopify-id must be digits, got {shopify_id!r}")
     _, db = open_store(config)
-    if shopify is not None and _exists(db, shopify):
-        raise InvalidValueError(f"a member with Shopify customer id {shopify} already exists")
     member_id = member_service.create_member(
         db,
         email=address,
         shopify_id=shopify,
         first_name=(first_name or "").strip() or None,
         last_name=(last_name or "").strip() or None,
+        actor=cli_actor(),
     )
     view = member_service.show_member(db, member=member_id)
     if as_json:
@@ -59,14 +55,6 @@ def add(
         return
     name = " ".join(p for p in (view.first_name, view.last_name) if p) or "(no name)"
     stdout.print(f"added member {view.id}: {name} <{view.email}>")
-
-
-def _exists(db: Database, ref: str) -> bool:
-    try:
-        member_service.show_member(db, member=ref)
-    except NotFoundError:
-        return False
-    return True
 
 
 @app.command("show")
