@@ -136,7 +136,7 @@ def parse_code_objects(cell: str, decoder: json.JSONDecoder = _DECODER) -> list[
     except ValueError:
         # Python refuses integers of more than 4,300 digits (sys.int_info).
         raise CodeListError("a number in it has too many digits") from None
-    if ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(data):
+    if "\\u" in text and ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(data):
         # JSON may escape half of a UTF-16 pair on its own; no file can hold that text.
         raise CodeListError("it holds an invalid character escape (half of a \\u pair)")
     if data is None:

@@ -318,12 +318,17 @@ class CustomerRowProcessor(CustomerRowRules):
             self.outputs.code_lists.review(email, available_cell.strip())
 
         self.counts.processed += 1
-        if layout.member_since is not None and self.member_since(row[layout.member_since]) is None:
-            self.counts.member_since_unreadable += 1
+        since = ""
+        if layout.member_since is not None:
+            read = self.member_since(row[layout.member_since])
+            if read is None:
+                self.counts.member_since_unreadable += 1
+            else:
+                since = read
         if not email:
             self.counts.without_email += 1
             return
-        self._write_max_value(row, email, email_lower, remaining)
+        self._write_max_value(row, email, email_lower, remaining, since)
 
     def _check_lengths(self, texts: tuple[str, str, str]) -> None:
         layout = self.layout
@@ -338,13 +343,15 @@ class CustomerRowProcessor(CustomerRowRules):
                 )
 
     def _write_max_value(
-        self, row: list[str], email: str, email_lower: str, remaining: list[RewardCode]
+        self,
+        row: list[str],
+        email: str,
+        email_lower: str,
+        remaining: list[RewardCode],
+        since: str,
     ) -> None:
         layout = self.layout
         state = row[layout.account_state].strip() if layout.account_state is not None else ""
-        since = ""
-        if layout.member_since is not None:
-            since = self.member_since(row[layout.member_since]) or ""
         if self.profiles is None:
             self.outputs.max_value.write(
                 max_value_cells(email, remaining, account_state=state, member_since=since)
