@@ -30,6 +30,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from memberkit.domain.echo import echo
+
 MAX_EMAIL_LENGTH = 254
 MAX_LOCAL_LENGTH = 64
 MAX_LABEL_LENGTH = 63
@@ -97,20 +99,20 @@ def _explain(email: str) -> str | None:
         return "an IP address after the @ is not accepted"
     labels = domain.split(".")
     if len(labels) < 2:
-        return f"the domain {domain!r} has no dot (e.g. example.com)"
+        return f"the domain {echo(domain)} has no dot (e.g. example.com)"
     for label in labels:
         if not label:
-            return f"the domain {domain!r} has an empty part (two dots, or one at an end)"
+            return f"the domain {echo(domain)} has an empty part (two dots, or one at an end)"
         if len(label) > MAX_LABEL_LENGTH:
             return f"a part of the domain is longer than {MAX_LABEL_LENGTH} characters"
         if label.startswith("-") or label.endswith("-"):
-            return f"a part of the domain starts or ends with '-' ({label!r})"
+            return f"a part of the domain starts or ends with '-' ({echo(label)})"
         for char in label:
             if not (char == "-" or _word_char(char)):
                 return f"{char!r} is not allowed in the domain"
     top = labels[-1]
     if top.isdigit():
-        return f"the domain {domain!r} does not end in a name like .com"
+        return f"the domain {echo(domain)} does not end in a name like .com"
     return None
 
 
