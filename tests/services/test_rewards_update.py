@@ -614,3 +614,24 @@ def test_two_readers_judge_hostile_rows_exactly_as_one(store: Store, seed: int) 
     two = store.run(background_writers=True, two_readers=True)
     assert _outputs(store) == expected
     assert dataclasses.asdict(two.counts) == dataclasses.asdict(one.counts)
+
+
+def test_no_cell_of_any_csv_the_run_writes_is_formula_like(store: Store) -> None:
+    hostile = ["=1+1", "+cmd|' /C calc'!A0", "-1+1", "@SUM(1+1)", "\t=1+1", " =1"]
+    rows = []
+    for i, text in enumerate(hostile, start=1):
+        row = customer(str(i), f"m{i}@x.com", codes(("A", "1.00")))
+        row[2] = text  # State: passed through to the Klaviyo file
+        rows.append(row)
+        rows.append(customer(str(100 + i), text, codes(("B", "1.00"))))  # rejected email
+        rows.append(customer(str(200 + i), f"n{i}@x.com", codes((text, "1.00"))))  # bad code
+    store.customers(rows)
+    store.orders([("=HYPERLINK(1)", "not a date", "A")])
+    store.run()
+    written = sorted(store.output.glob("*.csv"))
+    assert {p.name for p in written} >= {"max_value_2026-11-20.csv", "rejects_2026-11-20.csv"}
+    for path in written:
+        for row in store.csv_rows(path.name):
+            for cell in row:
+                formula = cell.lstrip().startswith(("=", "+", "-", "@"))
+                assert not formula or cell.lstrip("-").replace(".", "").isdigit(), (path, cell)
