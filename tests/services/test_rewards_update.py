@@ -509,6 +509,7 @@ HOSTILE_CODE_CELLS = [
     '[{"code":"H","value":"-0"}]',
     '[{"code":"H","value":"1e3"}]',
     '[{"code":"H","value":"10.00","expires":"next spring"}]',
+    '[{"code":"H\\u0000\\u001b[31m","value":"1.00"}]',
 ]
 HOSTILE_EMAILS = [
     "not-an-email",
@@ -538,6 +539,7 @@ def test_hostile_cells_are_rejected_rows_and_never_stop_the_run(store: Store) ->
     assert any("too many digits" in r for r in reasons)
     assert any("exponent" in r for r in reasons)
     assert any("'next spring' is not a date" in r for r in reasons)
+    assert any("contains a control character (U+0000)" in r for r in reasons)
     assert sum("is not an email address" in r for r in reasons) == len(HOSTILE_EMAILS) - 1
     assert all(len(r) < 300 for r in reasons)
     emails = [row[0] for row in store.csv_rows("max_value_2026-11-20.csv")[1:]]
