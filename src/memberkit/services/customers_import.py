@@ -35,10 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from memberkit.config import Settings
-from memberkit.domain.codes import CodeParser, dump_compact, parse_money
+from memberkit.domain.codes import CodeParser, dump_compact
 from memberkit.domain.dates import leading_date
 from memberkit.domain.echo import echo
 from memberkit.domain.members import MemberRecord
+from memberkit.domain.money import parse_money
 from memberkit.files.csv_input import open_csv
 from memberkit.files.customers_export import CustomersLayout, customers_layout
 from memberkit.files.formula import EXCEL_CELL_LIMIT
