@@ -19,8 +19,8 @@ from memberkit.domain.codes import (
     dump_compact,
     parse_available_codes,
     parse_code_objects,
-    parse_money,
 )
+from memberkit.domain.money import parse_money
 
 LONDON = ZoneInfo("Europe/London")
 

@@ -81,3 +81,11 @@ def test_echo_cuts_long_values_and_shows_invisible_characters() -> None:
     assert echo("a\u200bb") == "'a\\u200bb'"
     long = echo("x" * 50_000_000)
     assert len(long) <= 80 and long.endswith("…")
+
+
+def test_a_huge_date_cell_is_refused_at_once() -> None:
+    zone = ZoneInfo("Europe/London")
+    for text in [" " * 1_000_000 + "+0000", "2026-11-18" + "x" * 1_000_000]:
+        with pytest.raises(DateParseError) as info:
+            parse_moment(text, zone)
+        assert len(str(info.value)) < 200

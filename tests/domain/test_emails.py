@@ -65,3 +65,13 @@ def test_the_rule_never_raises_and_a_valid_email_has_no_invisible_characters(tex
         assert text.count("@") == 1
         assert all(char.isprintable() and not char.isspace() for char in text)
         assert not text.startswith(("=", "+", "-", "@"))
+
+
+ascii_email_like = st.text(alphabet=st.sampled_from(list("ab1.-@_+=x")), min_size=1, max_size=14)
+
+
+@given(ascii_email_like | st.emails())
+def test_the_fast_path_agrees_with_the_full_rule(text: str) -> None:
+    from memberkit.domain.emails import _explain
+
+    assert email_problem(text) == _explain(text)

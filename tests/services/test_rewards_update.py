@@ -510,6 +510,7 @@ HOSTILE_CODE_CELLS = [
     '[{"code":"H","value":"-0"}]',
     '[{"code":"H","value":"1e3"}]',
     '[{"code":"H","value":"10.00","expires":"next spring"}]',
+    '[{"code":"H\\u0000\\u001b[31m","value":"1.00"}]',
 ]
 HOSTILE_EMAILS = [
     "not-an-email",
@@ -539,6 +540,7 @@ def test_hostile_cells_are_rejected_rows_and_never_stop_the_run(store: Store) ->
     assert any("too many digits" in r for r in reasons)
     assert any("exponent" in r for r in reasons)
     assert any("'next spring' is not a date" in r for r in reasons)
+    assert any("contains a control character (U+0000)" in r for r in reasons)
     assert sum("is not an email address" in r for r in reasons) == len(HOSTILE_EMAILS) - 1
     assert all(len(r) < 300 for r in reasons)
     emails = [row[0] for row in store.csv_rows("max_value_2026-11-20.csv")[1:]]
@@ -615,3 +617,24 @@ def test_two_readers_judge_hostile_rows_exactly_as_one(store: Store, seed: int) 
     two = store.run(background_writers=True, two_readers=True)
     assert _outputs(store) == expected
     assert dataclasses.asdict(two.counts) == dataclasses.asdict(one.counts)
+
+
+def test_no_cell_of_any_csv_the_run_writes_is_formula_like(store: Store) -> None:
+    hostile = ["=1+1", "+cmd|' /C calc'!A0", "-1+1", "@SUM(1+1)", "\t=1+1", " =1"]
+    rows = []
+    for i, text in enumerate(hostile, start=1):
+        row = customer(str(i), f"m{i}@x.com", codes(("A", "1.00")))
+        row[2] = text  # State: passed through to the Klaviyo file
+        rows.append(row)
+        rows.append(customer(str(100 + i), text, codes(("B", "1.00"))))  # rejected email
+        rows.append(customer(str(200 + i), f"n{i}@x.com", codes((text, "1.00"))))  # bad code
+    store.customers(rows)
+    store.orders([("=HYPERLINK(1)", "not a date", "A")])
+    store.run()
+    written = sorted(store.output.glob("*.csv"))
+    assert {p.name for p in written} >= {"max_value_2026-11-20.csv", "rejects_2026-11-20.csv"}
+    for path in written:
+        for row in store.csv_rows(path.name):
+            for cell in row:
+                formula = cell.lstrip().startswith(("=", "+", "-", "@"))
+                assert not formula or cell.lstrip("-").replace(".", "").isdigit(), (path, cell)

@@ -10,7 +10,7 @@ typed fields the rules use. Numbers are parsed as ``Decimal`` and written back
 with their original digits; money is never a float.
 
 Rules for available codes: ``code`` is a non-empty string; ``value`` is money
-(see ``parse_money``); ``min_spend`` is money too, and absent or null means no
+(``domain.money.parse_money``); ``min_spend`` is money too, and absent or null means no
 minimum; ``expires`` is an ISO date or datetime
 (a datetime counts on its date in the store's time zone), absent or null means
 it never expires. Used and expired lists must be arrays of objects; their codes
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -34,28 +33,10 @@ from zoneinfo import ZoneInfo
 
 from memberkit.domain.dates import DateParseError, local_date
 from memberkit.domain.echo import cut, echo
+from memberkit.domain.money import decimal_literal, parse_money
 
 ZERO = Decimal("0")
-#: Amounts must be below this: no reward, spend or total is a trillion, and Decimal
-#: arithmetic (sums, 2-decimal rounding) stays exact far beyond it.
-MONEY_LIMIT = Decimal("1000000000000")
 _encode_string = json.encoder.encode_basestring  # the C-accelerated JSON string encoder
-_PLAIN_AMOUNT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?", re.ASCII)
-
-
-class ExponentDecimal(Decimal):
-    """A JSON number written with an exponent (``1e3``): kept, but never taken as money."""
-
-    __slots__ = ()
-
-
-def decimal_literal(text: str) -> Decimal:
-    """A JSON number literal as a ``Decimal`` (an ``ExponentDecimal`` for ``1e3`` forms)."""
-    if "e" in text or "E" in text:
-        return ExponentDecimal(text)
-    return Decimal(text)
-
-
 _DECODER = json.JSONDecoder(parse_float=decimal_literal)
 
 
@@ -136,7 +117,7 @@ def parse_code_objects(cell: str, decoder: json.JSONDecoder = _DECODER) -> list[
     except ValueError:
         # Python refuses integers of more than 4,300 digits (sys.int_info).
         raise CodeListError("a number in it has too many digits") from None
-    if ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(data):
+    if "\\u" in text and ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(data):
         # JSON may escape half of a UTF-16 pair on its own; no file can hold that text.
         raise CodeListError("it holds an invalid character escape (half of a \\u pair)")
     if data is None:
@@ -164,46 +145,6 @@ def _has_lone_surrogate(data: object) -> bool:
             stack.extend(item.keys())
             stack.extend(item.values())
     return False
-
-
-def parse_money(value: object) -> Decimal:
-    """Money from a JSON string or number; raise ``ValueError`` saying what is wrong.
-
-    Plain ASCII digits with an optional decimal point, at most 2 decimals, not
-    negative, below ``MONEY_LIMIT``. ``-0`` is ``0``. Refused: exponent forms
-    (``1e3``), other scripts' digits (``١٠``), thousands separators, ``NaN``.
-    """
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"{_short(value)} is not an amount")
-    if isinstance(value, ExponentDecimal):
-        raise ValueError(f"{_short(value)} is written with an exponent; write plain digits")
-    if isinstance(value, Decimal):
-        amount = value
-    elif isinstance(value, int):
-        if value >= MONEY_LIMIT:
-            raise ValueError(f"{_short(value)} is too large")
-        amount = Decimal(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        if _PLAIN_AMOUNT.fullmatch(text) is None:
-            if "e" in text.lower() and any(c.isdigit() for c in text):
-                raise ValueError(f"{echo(value)} is written with an exponent; write plain digits")
-            raise ValueError(f"{echo(value)} is not an amount (digits 0-9, like 10.00)")
-        amount = Decimal(text)
-    else:
-        raise ValueError(f"{_short(value)} is not an amount")
-    if not amount.is_finite():
-        raise ValueError(f"{_short(value)} is not an amount")
-    if amount.is_zero():
-        return amount.copy_abs()  # "-0" is 0: never written as -0.00
-    if amount < 0:
-        raise ValueError(f"{_short(value)} is negative")
-    if amount >= MONEY_LIMIT:
-        raise ValueError(f"{_short(value)} is too large")
-    exponent = amount.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -2:
-        raise ValueError(f"{_short(value)} has more than 2 decimals")
-    return amount
 
 
 class CodeParser:

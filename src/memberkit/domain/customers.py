@@ -20,7 +20,7 @@ class CustomerIdError(ValueError):
 
 def customer_id(cell: str) -> str:
     """The numeric Shopify customer id in ``cell`` (a leading ``'`` and spaces removed)."""
-    if len(cell) < MAX_ID_DIGITS and cell.isdigit() and cell.isascii():
+    if cell.isdigit() and cell.isascii() and len(cell) < MAX_ID_DIGITS:
         return cell
     text = cell.strip().removeprefix("'").strip()
     if not text:

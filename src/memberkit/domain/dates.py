@@ -12,8 +12,13 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
+from memberkit.domain.echo import echo
+
 # "2026-11-18 09:14:02 -0500": Python's ISO parser wants no space before the offset.
 _SPACE_BEFORE_OFFSET = re.compile(r"\s+(?=[+-]\d{2}:?\d{2}$)")
+# No date or datetime we read is longer; longer text is refused before any pattern
+# runs over it (a cell of a million spaces would take the pattern above for ever).
+MAX_DATE_LENGTH = 64
 
 
 class DateParseError(ValueError):
@@ -25,16 +30,18 @@ def parse_moment(text: str, zone: ZoneInfo) -> dt.datetime:
 
     A bare date means the start of that day in ``zone``. Raise ``DateParseError``.
     """
+    if len(text) > MAX_DATE_LENGTH and len(text.strip()) > MAX_DATE_LENGTH:
+        raise DateParseError(f"not a date: {echo(text)}")
     cleaned = _SPACE_BEFORE_OFFSET.sub("", text.strip())
     if len(cleaned) < 10:
-        raise DateParseError(f"not a date: {text!r}")
+        raise DateParseError(f"not a date: {echo(text)}")
     try:
         if len(cleaned) == 10:
             day = dt.date.fromisoformat(cleaned)
             return dt.datetime(day.year, day.month, day.day, tzinfo=zone)
         moment = dt.datetime.fromisoformat(cleaned)
     except ValueError:
-        raise DateParseError(f"not a date: {text!r}") from None
+        raise DateParseError(f"not a date: {echo(text)}") from None
     if moment.tzinfo is None:
         return moment.replace(tzinfo=zone)
     return moment
@@ -47,7 +54,7 @@ def local_date(text: str, zone: ZoneInfo) -> dt.date:
         try:
             return dt.date.fromisoformat(stripped)
         except ValueError:
-            raise DateParseError(f"not a date: {text!r}") from None
+            raise DateParseError(f"not a date: {echo(text)}") from None
     return parse_moment(stripped, zone).astimezone(zone).date()
 
 
@@ -74,5 +81,5 @@ def created_date(text: str) -> str:
         return ""
     day = leading_date(text)
     if not day:
-        raise DateParseError(f"not a date: {text[:80]!r}")
+        raise DateParseError(f"not a date: {echo(text)}")
     return day

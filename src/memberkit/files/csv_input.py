@@ -12,7 +12,10 @@ lines; blank lines (skipped). Problems that make a file unusable are
   opened. The reader is fed one sentinel record after the file's last line,
   which comes back as a record of its own only when every quote was closed;
 - a file that is not text (a NUL byte, or bytes that are neither UTF-8 nor
-  Windows-1252): the error says so and gives the byte offset;
+  Windows-1252): the error says so and gives the byte offset. NUL bytes are
+  looked for in the first MiB only (binary files show one at once; a stray NUL
+  later in a text file reaches the row rules, which reject it in an email and
+  in code JSON);
 - a spreadsheet (XLSX/XLS) given as a CSV.
 
 Values from the file that an error echoes are cut to about 80 characters.

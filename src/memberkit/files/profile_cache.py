@@ -23,6 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from memberkit.domain.echo import echo
 from memberkit.domain.profile_index import CacheMode, ProfileIndex
 from memberkit.errors import MemberkitError
 from memberkit.files.atomic import atomic_open
@@ -66,17 +67,17 @@ def _index_from_json(data: Any, path: Path) -> ProfileIndex:
     if not isinstance(data, dict):
         raise bad("expected a JSON object")
     if data.get("version") != CACHE_VERSION:
-        raise bad(f"unsupported version {data.get('version')!r} (expected {CACHE_VERSION})")
+        raise bad(f"unsupported version {echo(data.get('version'))} (expected {CACHE_VERSION})")
     mode = data.get("mode")
     if mode not in ("segment", "all"):
-        raise bad(f"mode must be 'segment' or 'all', got {mode!r}")
+        raise bad(f"mode must be 'segment' or 'all', got {echo(mode)}")
     segment_id = data.get("segment_id")
     if segment_id is not None and not isinstance(segment_id, str):
         raise bad("segment_id must be a string or null")
     try:
         fetched_at = dt.datetime.fromisoformat(str(data.get("fetched_at")))
     except ValueError:
-        raise bad(f"fetched_at is not an ISO timestamp: {data.get('fetched_at')!r}") from None
+        raise bad(f"fetched_at is not an ISO timestamp: {echo(data.get('fetched_at'))}") from None
     if fetched_at.tzinfo is None:
         fetched_at = fetched_at.replace(tzinfo=dt.UTC)
     full_fetched_at: dt.datetime | None = None
@@ -85,7 +86,7 @@ def _index_from_json(data: Any, path: Path) -> ProfileIndex:
             full_fetched_at = dt.datetime.fromisoformat(str(data["full_fetched_at"]))
         except ValueError:
             raise bad(
-                f"full_fetched_at is not an ISO timestamp: {data['full_fetched_at']!r}"
+                f"full_fetched_at is not an ISO timestamp: {echo(data['full_fetched_at'])}"
             ) from None
         if full_fetched_at.tzinfo is None:
             full_fetched_at = full_fetched_at.replace(tzinfo=dt.UTC)
@@ -98,7 +99,7 @@ def _index_from_json(data: Any, path: Path) -> ProfileIndex:
             or not isinstance(profile.get("id"), str)
             or not isinstance(profile.get("properties"), dict)
         ):
-            raise bad(f"profile {email!r} must have a string id and a properties object")
+            raise bad(f"profile {echo(email)} must have a string id and a properties object")
     return ProfileIndex(
         mode=mode,
         segment_id=segment_id,

@@ -12,7 +12,10 @@ Each data row becomes a ``MemberRecord``: Shopify id, email, names, account
 state, member since, and where present ``Birthday`` (``YYYY-MM-DD``),
 ``Gender``, ``Tags``, ``Accepts Email Marketing`` (yes/no/true/false),
 ``Total Spent`` (money, as in the code rules) and ``Orders Count`` (a whole
-number); a bad cell in those columns rejects its row with a reason. An
+number, at most 2,147,483,647); a bad cell in those columns rejects its row
+with a reason. Names and gender are trimmed text of at most 255 characters
+(tags: an Excel cell) without control characters; the account state is read
+as the update reads it. An
 unreadable ``Created At`` is left blank, counted and warned about (as in the
 update). Rejected rows, and rows whose email belongs to another stored
 member, are reported with their row number and written as read, plus a
@@ -32,10 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from memberkit.config import Settings
-from memberkit.domain.codes import CodeParser, dump_compact, parse_money
+from memberkit.domain.codes import CodeParser, dump_compact
 from memberkit.domain.dates import leading_date
 from memberkit.domain.echo import echo
 from memberkit.domain.members import MemberRecord
+from memberkit.domain.money import parse_money
 from memberkit.files.csv_input import open_csv
 from memberkit.files.customers_export import CustomersLayout, customers_layout
 from memberkit.files.formula import EXCEL_CELL_LIMIT
@@ -109,7 +113,12 @@ class _RecordReader:
             email=email or None,
             first_name=self._text(layout.first_name, row),
             last_name=self._text(layout.last_name, row),
-            account_state=self._text(layout.account_state, row),
+            # Read as the update reads it (trimmed, unchecked): the two commands share its rules.
+            account_state=(
+                row[layout.account_state].strip() or None
+                if layout.account_state is not None
+                else None
+            ),
             member_since=member_since,
             birthday=self._birthday(row),
             gender=self._text(layout.gender, row),

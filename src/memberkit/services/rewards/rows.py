@@ -10,8 +10,9 @@ the same rows for the same reasons:
 - the email, when there is one, is an email address (``domain.emails``), not
   formula-like, and not the email of an earlier customer of the file;
 - each code metafield present is a JSON array of code objects, no code in it
-  formula-like, and the available codes have valid values, minimum spends and
-  expiry dates (``domain.codes``);
+  formula-like or holding a control character (a NUL, a terminal escape), and
+  the available codes have valid values, minimum spends and expiry dates
+  (``domain.codes``);
 - no cell is longer than an Excel cell.
 
 A member-since (``Created At``) cell that is not a date does not reject its row
@@ -27,6 +28,7 @@ must outlive a row: the ids and emails seen, and which usage codes matched.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -204,19 +206,29 @@ class CustomerRowRules:
             raise RowRejected(f"{self.layout.name(column)}: {exc}") from None
         for raw in objects:
             text = raw.get("code")
-            # Cheap first test; is_formula_like has the full rule (leading spaces too).
+            # Cheap first tests (a clean code is printable, led by neither a formula
+            # character nor a space); the rules themselves are in _check_code.
             if (
                 text.__class__ is str
                 and text
-                and (text[0] in _SUSPECT_FIRST or not text[0].isprintable())
-                and (is_formula_like(text))
+                and (text[0] in _SUSPECT_FIRST or not text.isprintable())
             ):
-                raise RowRejected(
-                    f"{self.layout.name(column)}: code {echo(text)} starts with "
-                    f"{text.strip()[0]!r}, which a spreadsheet would run as a formula; "
-                    "rename the code in Shopify"
-                )
+                self._check_code(column, text)
         return objects
+
+    def _check_code(self, column: int, text: str) -> None:
+        if is_formula_like(text):
+            raise RowRejected(
+                f"{self.layout.name(column)}: code {echo(text)} starts with "
+                f"{text.strip()[0]!r}, which a spreadsheet would run as a formula; "
+                "rename the code in Shopify"
+            )
+        for char in text:
+            if unicodedata.category(char) == "Cc":
+                raise RowRejected(
+                    f"{self.layout.name(column)}: code {echo(text)} contains a control "
+                    f"character (U+{ord(char):04X}); rename the code in Shopify"
+                )
 
     def _check_cell(self, column: int, text: str) -> None:
         name = self.layout.name(column)
@@ -342,12 +354,17 @@ class CustomerRowProcessor(CustomerRowRules):
             self.outputs.code_lists.review(email, available_cell.strip())
 
         self.counts.processed += 1
-        if layout.member_since is not None and self.member_since(row[layout.member_since]) is None:
-            self.counts.member_since_unreadable += 1
+        since = ""
+        if layout.member_since is not None:
+            read = self.member_since(row[layout.member_since])
+            if read is None:
+                self.counts.member_since_unreadable += 1
+            else:
+                since = read
         if not email:
             self.counts.without_email += 1
             return
-        self._write_max_value(row, email, email_lower, remaining)
+        self._write_max_value(row, email, email_lower, remaining, since)
 
     def _check_lengths(self, texts: tuple[str, str, str]) -> None:
         layout = self.layout
@@ -362,13 +379,15 @@ class CustomerRowProcessor(CustomerRowRules):
                 )
 
     def _write_max_value(
-        self, row: list[str], email: str, email_lower: str, remaining: list[RewardCode]
+        self,
+        row: list[str],
+        email: str,
+        email_lower: str,
+        remaining: list[RewardCode],
+        since: str,
     ) -> None:
         layout = self.layout
         state = row[layout.account_state].strip() if layout.account_state is not None else ""
-        since = ""
-        if layout.member_since is not None:
-            since = self.member_since(row[layout.member_since]) or ""
         if self.profiles is None:
             self.outputs.max_value.write(
                 max_value_cells(email, remaining, account_state=state, member_since=since)
