@@ -500,3 +500,21 @@ def test_the_split_keeps_a_customers_address_rows_with_it(tmp_path: Path) -> Non
     assert boundary is not None
     assert data[:boundary].endswith(b"30,\r\n")
     assert data[boundary:].startswith(b"'31,m31@x.com\r\n")
+
+
+def test_the_matrixify_file_carries_the_metafield_type_of_the_export(store: Store) -> None:
+    header = [*HEADER]
+    header[4] = "Metafield: alpkit.discountcodes_2021 [list.single_line_text_field]"
+    header[5] = "Metafield: alpkit.usedcodes_2021"  # no type in the export
+    store.customers([customer("1", "a@x.com", codes(("A1", "1.00", "2020-01-01")))], header)
+    store.run()
+    assert store.xlsx_rows()[0][3:] == (
+        "Metafield: alpkit.discountcodes_2021 [list.single_line_text_field]",
+        "Metafield: alpkit.usedcodes_2021 [json]",  # codes.metafield_type, "json" by default
+        "Metafield: alpkit.expiredcodes_2021 [json]",
+    )
+    store.run(overrides={"codes.metafield_type": ""})
+    assert store.xlsx_rows()[0][4:] == (
+        "Metafield: alpkit.usedcodes_2021",
+        "Metafield: alpkit.expiredcodes_2021 [json]",
+    )
