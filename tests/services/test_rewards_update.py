@@ -518,3 +518,24 @@ def test_the_matrixify_file_carries_the_metafield_type_of_the_export(store: Stor
         "Metafield: alpkit.usedcodes_2021",
         "Metafield: alpkit.expiredcodes_2021 [json]",
     )
+
+
+def test_a_killed_copy_s_temporary_file_is_removed_by_the_next_run(store: Store) -> None:
+    copies = store.root / "copies"
+    copies.mkdir()
+    target = store.root / "shared" / "reviews.csv"
+    target.parent.mkdir()
+    leftovers = [
+        copies / ".max_value_2026-11-19.csv.x1y2z3.tmp",
+        target.parent / ".reviews.csv.a1b2c3.tmp",
+    ]
+    others = [copies / ".rewards-notes.txt", target.parent / ".other.csv.a1b2c3.tmp"]
+    for path in [*leftovers, *others]:
+        path.write_text("partial")
+    store.customers([customer("1", "a@x.com", codes(("A1", "1.00")))])
+    store.run(
+        overrides={"output.max_value_copy_to": str(copies), "output.reviews_copy_to": str(target)}
+    )
+    assert [p for p in leftovers if p.exists()] == []
+    assert all(p.exists() for p in others)
+    assert (copies / "max_value_2026-11-20.csv").is_file() and target.is_file()
