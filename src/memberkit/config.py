@@ -112,6 +112,9 @@ class CodesSettings:
     available_key: str = "discountcodes_2021"
     used_key: str = "usedcodes_2021"
     expired_key: str = "expiredcodes_2021"
+    # The metafield type the Matrixify import names ("Metafield: ns.key [json]") when
+    # the export's header names none; "" writes no type (Shopify's definition decides).
+    metafield_type: str = "json"
 
 
 @dataclass(frozen=True)

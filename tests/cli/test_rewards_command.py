@@ -88,9 +88,10 @@ def test_the_update_writes_exactly_the_expected_files_cell_by_cell(store: Path) 
             "ID",
             "email",
             "Command",
-            "Metafield: alpkit.discountcodes_2021",
-            "Metafield: alpkit.usedcodes_2021",
-            "Metafield: alpkit.expiredcodes_2021",
+            # The type the export's header carried (issue 8.11b).
+            "Metafield: alpkit.discountcodes_2021 [json]",
+            "Metafield: alpkit.usedcodes_2021 [json]",
+            "Metafield: alpkit.expiredcodes_2021 [json]",
         ),
         (
             "6601000000001",

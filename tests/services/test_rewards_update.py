@@ -638,3 +638,42 @@ def test_no_cell_of_any_csv_the_run_writes_is_formula_like(store: Store) -> None
             for cell in row:
                 formula = cell.lstrip().startswith(("=", "+", "-", "@"))
                 assert not formula or cell.lstrip("-").replace(".", "").isdigit(), (path, cell)
+
+
+def test_the_matrixify_file_carries_the_metafield_type_of_the_export(store: Store) -> None:
+    header = [*HEADER]
+    header[4] = "Metafield: alpkit.discountcodes_2021 [list.single_line_text_field]"
+    header[5] = "Metafield: alpkit.usedcodes_2021"  # no type in the export
+    store.customers([customer("1", "a@x.com", codes(("A1", "1.00", "2020-01-01")))], header)
+    store.run()
+    assert store.xlsx_rows()[0][3:] == (
+        "Metafield: alpkit.discountcodes_2021 [list.single_line_text_field]",
+        "Metafield: alpkit.usedcodes_2021 [json]",  # codes.metafield_type, "json" by default
+        "Metafield: alpkit.expiredcodes_2021 [json]",
+    )
+    store.run(overrides={"codes.metafield_type": ""})
+    assert store.xlsx_rows()[0][4:] == (
+        "Metafield: alpkit.usedcodes_2021",
+        "Metafield: alpkit.expiredcodes_2021 [json]",
+    )
+
+
+def test_a_killed_copy_s_temporary_file_is_removed_by_the_next_run(store: Store) -> None:
+    copies = store.root / "copies"
+    copies.mkdir()
+    target = store.root / "shared" / "reviews.csv"
+    target.parent.mkdir()
+    leftovers = [
+        copies / ".max_value_2026-11-19.csv.x1y2z3.tmp",
+        target.parent / ".reviews.csv.a1b2c3.tmp",
+    ]
+    others = [copies / ".rewards-notes.txt", target.parent / ".other.csv.a1b2c3.tmp"]
+    for path in [*leftovers, *others]:
+        path.write_text("partial")
+    store.customers([customer("1", "a@x.com", codes(("A1", "1.00")))])
+    store.run(
+        overrides={"output.max_value_copy_to": str(copies), "output.reviews_copy_to": str(target)}
+    )
+    assert [p for p in leftovers if p.exists()] == []
+    assert all(p.exists() for p in others)
+    assert (copies / "max_value_2026-11-20.csv").is_file() and target.is_file()

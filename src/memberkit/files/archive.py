@@ -100,14 +100,15 @@ def leftover_temporaries(directory: Path, patterns: Iterable[str]) -> list[Path]
     """Temporary files a killed run left in ``directory``.
 
     ``StagedFile`` temporaries of our outputs (``.<output name>.*.tmp``) and the
-    update's part and spool files (``.rewards-*.tmp``). Only to be removed by a
-    run holding the update's lock: another run's would be in use.
+    update's part and spool files (``.rewards-*.tmp``). A pattern without ``%s``
+    is one fixed file name (a ``*_copy_to`` file). Only to be removed by a run
+    holding the update's lock: another run's would be in use.
     """
     if not directory.is_dir():
         return []
-    regexes = [re.compile(r"\." + pattern_regex(p).pattern + r"\..+\.tmp") for p in patterns] + [
-        re.compile(r"\.rewards-.+\.tmp")
-    ]
+    names = [pattern_regex(p).pattern if "%s" in p else re.escape(p) for p in patterns]
+    regexes = [re.compile(r"\." + name + r"\..+\.tmp") for name in names]
+    regexes.append(re.compile(r"\.rewards-.+\.tmp"))
     return sorted(
         entry
         for entry in directory.iterdir()

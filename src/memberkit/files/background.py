@@ -12,6 +12,7 @@ The child is forked, not spawned: spawning would re-run the caller's
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import sys
@@ -132,6 +133,8 @@ def _serve(
             writer.close()
         conn.send(("ok", time.process_time()))
     except BaseException as exc:  # reported to the parent, which decides
-        conn.send(f"{type(exc).__name__}: {exc}")
+        # A parent that died (EOF on the pipe) can hear nothing: just exit.
+        with contextlib.suppress(OSError):
+            conn.send(f"{type(exc).__name__}: {exc}")
     finally:
         conn.close()

@@ -214,9 +214,13 @@ def _try_acquire(
                 raise LockedError(
                     f"{what} is already running: the lock is held by {row.holder} "
                     f"since {_when(row.acquired_at)}, last seen {_ago(silent)} ago",
-                    hint="wait for it to finish; a holder that stops is taken over "
-                    f"once silent for {row.stale_after_seconds} s"
-                    + ("" if row.host == holder.host else " (it runs on another host)"),
+                    hint=(
+                        f"wait for it to finish; if pid {row.pid} is stuck, stop it: the "
+                        "next run takes the lock over at once"
+                        if row.host == holder.host
+                        else "wait for it to finish; it runs on another host, and its lock "
+                        f"is taken over once silent for {row.stale_after_seconds} s"
+                    ),
                 )
             why = (
                 "its process is gone"

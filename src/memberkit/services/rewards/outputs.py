@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,13 +36,36 @@ CODE_REUSE_PATTERN = "code_reuse_%s.csv"
 BACKGROUND_MIN_BYTES = 20_000_000
 
 
-def matrixify_header(settings: Settings) -> list[str]:
-    """The Matrixify import columns, metafield names from the config."""
+def matrixify_header(settings: Settings, customers_header: Sequence[str] = ()) -> list[str]:
+    """The Matrixify import columns, metafield names from the config, with their type.
+
+    Each metafield column carries the type the export's header gave it
+    (``Metafield: alpkit.discountcodes_2021 [json]``), else ``codes.metafield_type``:
+    Matrixify takes a column without a type from the store's metafield
+    definition, and customer metafields often have none.
+    """
     codes = settings.codes
-    prefix = f"Metafield: {codes.namespace}."
-    return ["ID", "email", "Command"] + [
-        prefix + key for key in (codes.available_key, codes.used_key, codes.expired_key)
-    ]
+    columns = ["ID", "email", "Command"]
+    for key in (codes.available_key, codes.used_key, codes.expired_key):
+        name = f"Metafield: {codes.namespace}.{key}"
+        kind = exported_type(customers_header, codes.namespace, key)
+        if kind is None:
+            kind = codes.metafield_type.strip().strip("[]").strip()
+        columns.append(f"{name} [{kind}]" if kind else name)
+    return columns
+
+
+def exported_type(header: Sequence[str], namespace: str, key: str) -> str | None:
+    """The ``[type]`` of the export's ``Metafield: namespace.key`` column (None: no type)."""
+    pattern = re.compile(
+        rf"\s*metafield:\s*{re.escape(namespace)}\.{re.escape(key)}\s*\[\s*([^\]]+?)\s*\]\s*",
+        re.IGNORECASE,
+    )
+    for column in header:
+        match = pattern.fullmatch(column)
+        if match:
+            return match.group(1)
+    return None
 
 
 def reviews_header(settings: Settings) -> list[str]:
@@ -146,7 +170,7 @@ class RewardsFiles:
                 staged[name] = StagedFile(dated(pattern))
             code_list_args = (
                 staged["customers"].temp,
-                matrixify_header(settings),
+                matrixify_header(settings, customers_header),
                 SHEET_NAME,
                 staged["reviews"].temp,
                 reviews_header(settings),

@@ -159,6 +159,25 @@ class _RewardsRun:
             FAILED_FILE_PATTERN,  # the Klaviyo upload's failed profiles of earlier runs
         ]
 
+    def remove_leftovers(self) -> None:
+        """Remove the temporary files a killed run left (in the output and copy folders)."""
+        out = self.settings.output
+        ours = self.spool.paths() if self.spool is not None else []
+        folders: list[tuple[Path, list[str]]] = [(out.directory, self.patterns())]
+        for destination, pattern in (
+            (out.customers_copy_to, out.filename_pattern),
+            (out.max_value_copy_to, out.csv_filename_pattern),
+            (out.reviews_copy_to, out.reviews_filename_pattern),
+        ):
+            if destination is not None:
+                if destination.is_dir():
+                    folders.append((destination, [pattern]))
+                else:
+                    folders.append((destination.parent, [destination.name]))
+        for folder, patterns in folders:
+            for path in remove_leftover_temporaries(folder, patterns, keep=ours):
+                log.warning("removed %s, left by an earlier run that was stopped", path)
+
     @contextmanager
     def timed(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
@@ -169,11 +188,7 @@ class _RewardsRun:
         settings = self.settings
         start = time.perf_counter()
         log.info("rewards update for %s starting", self.run_date.isoformat())
-        ours = self.spool.paths() if self.spool is not None else []
-        for path in remove_leftover_temporaries(
-            settings.output.directory, self.patterns(), keep=ours
-        ):
-            log.warning("removed %s, left by an earlier run that was stopped", path)
+        self.remove_leftovers()
         with self.timed("profiles"):
             index, profiles_source = self.load_profile_index()
         with self.timed("usage"):
