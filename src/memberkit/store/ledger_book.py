@@ -17,7 +17,6 @@ allocations can name entries before they are inserted.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, Table, func, select, text, type_coerce
 from sqlalchemy.orm import Session
 
-from memberkit.domain.events import MemberIdentity, entry_event_type, entry_payload
+from memberkit.domain.events import (
+    MemberIdentity,
+    entry_event_type,
+    entry_payload_json,
+    member_json,
+)
 from memberkit.domain.ledger import (
     DebtState,
     EntryContent,
@@ -77,6 +81,8 @@ class MemberState:
     changed: bool = False
     # False when only the lots due to expire were loaded (enough for credits).
     all_lots: bool = True
+    # ``member`` of this member's event payloads, as JSON text (built once).
+    identity_json: str | None = None
 
     def lot_states(self) -> list[LotState]:
         """The open lots as the domain rules take them."""
@@ -371,8 +377,10 @@ class LedgerBook:
         """The entry's outbox event, once the posting is complete (balance and debt after)."""
         kind = str(row["kind"])
         points = int(row["points"])
-        payload = entry_payload(
-            state.identity,
+        if state.identity_json is None:
+            state.identity_json = member_json(state.identity)
+        payload = entry_payload_json(
+            state.identity_json,
             entry_id=int(row["id"]),
             kind=kind,
             points=points,
@@ -386,7 +394,7 @@ class LedgerBook:
             {
                 "event_type": entry_event_type(kind, points),
                 "member_id": state.member_id,
-                "payload": json.dumps(payload, sort_keys=True, ensure_ascii=False),
+                "payload": payload,
                 "created_at": self.now,
                 "actor": row["actor"],
                 "batch_id": self.batch_id,
