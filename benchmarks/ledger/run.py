@@ -288,7 +288,12 @@ def bare_postgres(url: str, phases: list[dict[str, list[tuple[Any, ...]]]]) -> l
 
 
 def run_one(
-    kind: str, folder: Path, size: int, keys: bool, postgres_url: str | None
+    kind: str,
+    folder: Path,
+    size: int,
+    keys: bool,
+    postgres_url: str | None,
+    chunk_size: int = 5000,
 ) -> dict[str, Any]:
     """Mirror, service and bare measurements on one database."""
     result: dict[str, Any] = {"database": kind}
@@ -310,7 +315,14 @@ def run_one(
         for name in ("credits", "debits"):
             postings = read_postings(folder, name, ids, keys)
             started = time.perf_counter()
-            outcome = post_bulk(db, actor="system:benchmark", postings=postings, zone=ZONE, now=NOW)
+            outcome = post_bulk(
+                db,
+                actor="system:benchmark",
+                postings=postings,
+                zone=ZONE,
+                now=NOW,
+                chunk_size=chunk_size,
+            )
             result[f"{name}_s"] = time.perf_counter() - started
             result[f"{name}"] = outcome.posted
             print(
@@ -374,6 +386,7 @@ def main() -> None:
     parser.add_argument("--credits", type=int, default=1_000_000, help="which generated size")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--no-keys", action="store_true", help="post without idempotency keys")
+    parser.add_argument("--chunk-size", type=int, default=5000, help="postings per commit")
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get("MEMBERKIT_TEST_DATABASE_URL")
@@ -386,7 +399,11 @@ def main() -> None:
     results = []
     for kind in args.databases.split(","):
         print(f"{kind}...", flush=True)
-        results.append(run_one(kind, folder, args.credits, not args.no_keys, args.postgres_url))
+        results.append(
+            run_one(
+                kind, folder, args.credits, not args.no_keys, args.postgres_url, args.chunk_size
+            )
+        )
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"ledger-{args.credits}.json").write_text(json.dumps(results, indent=2))
     with (folder / "members.csv").open(encoding="utf-8") as fh:

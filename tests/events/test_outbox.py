@@ -201,3 +201,29 @@ def test_events_list_shows_the_newest_first_as_json_with_a_limit(
     lines = table.stdout.splitlines()
     assert [line.split("\t")[2] for line in lines] == ["points/added", "profile/updated"]
     assert lines[0].split("\t")[4] == ACTOR
+
+
+def test_the_fast_payload_text_is_exactly_the_payload_as_json() -> None:
+    from memberkit.domain.events import (
+        MemberIdentity,
+        entry_payload,
+        entry_payload_json,
+        member_json,
+    )
+
+    for identity, ref, expires in (
+        (MemberIdentity(7, 'Zoë "Q" <z@example.com>', None), 'lot "1"\n', dt.date(2027, 1, 2)),
+        (MemberIdentity(8, None, "6601"), None, None),
+    ):
+        fields = {
+            "entry_id": 5,
+            "kind": "credit",
+            "points": -12,
+            "source": "import",
+            "source_ref": ref,
+            "expires_on": expires,
+            "balance_after": -3,
+            "debt_after": 3,
+        }
+        expected = json.dumps(entry_payload(identity, **fields), sort_keys=True, ensure_ascii=False)  # type: ignore[arg-type]
+        assert entry_payload_json(member_json(identity), **fields) == expected  # type: ignore[arg-type]

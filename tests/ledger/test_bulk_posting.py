@@ -189,3 +189,46 @@ def test_a_crash_inside_a_chunk_loses_only_that_chunk(db: Database, members: lis
     with pytest.raises(Crash):
         post_bulk(db, actor=ACTOR, postings=postings(), zone=ZONE, now=NOW, chunk_size=4)
     assert balances(db, members[:1]) == [4]
+
+
+def test_a_member_changed_by_another_writer_between_chunks_is_read_again(
+    db: Database, database_url: str, members: list[int]
+) -> None:
+    """The run reuses its member state across commits only while nobody else wrote."""
+    other = open_database(database_url)
+
+    def spend_between_chunks(position: int) -> None:
+        points.deduct_points(
+            other, actor="cli:till", member=members[0], points=2, zone=ZONE, now=NOW
+        )
+
+    try:
+        post_bulk(
+            db,
+            actor=ACTOR,
+            postings=[
+                BulkPosting(members[0], 5, expires_on=dt.date(2027, 12, 31)) for _ in range(6)
+            ],
+            zone=ZONE,
+            now=NOW,
+            chunk_size=2,
+            on_chunk=spend_between_chunks,
+        )
+        # A debit in the bulk run must see the lots as the other writer left them.
+        post_bulk(
+            db,
+            actor=ACTOR,
+            postings=[BulkPosting(members[0], -4), BulkPosting(members[0], -1)],
+            zone=ZONE,
+            now=NOW,
+            chunk_size=1,
+            on_chunk=spend_between_chunks,
+        )
+    finally:
+        other.dispose()
+    assert balances(db, members[:1]) == [30 - 3 * 2 - 5 - 2 * 2]
+    with db.read() as s:
+        from memberkit.store.models import Lot
+
+        remaining = s.scalar(select(func.sum(Lot.remaining)).where(Lot.member_id == members[0]))
+    assert remaining == 15

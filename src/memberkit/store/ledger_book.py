@@ -17,7 +17,6 @@ allocations can name entries before they are inserted.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, Table, func, select, text, type_coerce
 from sqlalchemy.orm import Session
 
-from memberkit.domain.events import MemberIdentity, entry_event_type, entry_payload
+from memberkit.domain.events import (
+    MemberIdentity,
+    entry_event_type,
+    entry_payload_json,
+    member_json,
+)
 from memberkit.domain.ledger import (
     DebtState,
     EntryContent,
@@ -77,6 +81,10 @@ class MemberState:
     changed: bool = False
     # False when only the lots due to expire were loaded (enough for credits).
     all_lots: bool = True
+    # ``member`` of this member's event payloads, as JSON text (built once).
+    identity_json: str | None = None
+    # members.ledger_version as loaded (and as this book last wrote it).
+    version: int = 0
 
     def lot_states(self) -> list[LotState]:
         """The open lots as the domain rules take them."""
@@ -157,6 +165,7 @@ class LedgerBook:
         actor: str,
         batch_id: int | None = None,
         outbox: list[dict[str, Any]] | None = None,
+        carry: dict[int, MemberState] | None = None,
     ) -> None:
         self.session = session
         self.db = db
@@ -166,6 +175,9 @@ class LedgerBook:
         self.batch_id = batch_id
         # Outbox rows, one per entry, shared with the unit of work that owns the book.
         self.outbox: list[dict[str, Any]] = [] if outbox is None else outbox
+        # Member states of an earlier book of this session whose work is
+        # committed: reused by ``load`` only when the stored version still matches.
+        self._carry: dict[int, MemberState] = carry or {}
         self.members: dict[int, MemberState] = {}
         self._entries: list[dict[str, Any]] = []
         self._new_lots: list[dict[str, Any]] = []
@@ -201,6 +213,7 @@ class LedgerBook:
         refill = sorted(
             i for i in wanted if i in self.members and all_lots and not self.members[i].all_lots
         )
+        reused: list[int] = []
         for part in chunked(ids):
             query = select(
                 Member.id,
@@ -208,10 +221,23 @@ class LedgerBook:
                 Member.shopify_id,
                 Member.points_balance,
                 Member.points_debt,
+                Member.ledger_version,
             ).where(among(Member.id, part, postgresql=pg))
             if self.db.is_postgresql:
                 query = query.order_by(Member.id).with_for_update()
+            fresh: list[int] = []
             for row in self.session.execute(query):
+                cached = self._carry.pop(row.id, None)
+                if (
+                    cached is not None
+                    and cached.version == row.ledger_version
+                    and (cached.balance, cached.debt) == (row.points_balance, row.points_debt)
+                ):
+                    # Nobody wrote this member since our last commit: our state is current.
+                    self.members[row.id] = cached
+                    if all_lots and not cached.all_lots:
+                        reused.append(row.id)
+                    continue
                 label = row.email or (
                     f"Shopify customer {row.shopify_id}" if row.shopify_id else f"member {row.id}"
                 )
@@ -223,17 +249,22 @@ class LedgerBook:
                     email=row.email,
                     shopify_id=row.shopify_id,
                     all_lots=all_lots,
+                    version=int(row.ledger_version),
                 )
+                fresh.append(row.id)
             missing = [i for i in part if i not in self.members]
             if missing:
                 raise NotFoundError(f"no member with internal id {missing[0]}")
+            if not fresh:
+                continue
             for debt in self.session.execute(
                 select(Debt.entry_id, Debt.member_id, Debt.unpaid).where(
-                    among(Debt.member_id, part, postgresql=pg), Debt.unpaid > 0
+                    among(Debt.member_id, fresh, postgresql=pg), Debt.unpaid > 0
                 )
             ):
                 self.members[debt.member_id].debts[debt.entry_id] = int(debt.unpaid)
-            self._load_open_lots(part, due_by=None if all_lots else cutoff)
+            self._load_open_lots(fresh, due_by=None if all_lots else cutoff)
+        refill = sorted({*refill, *reused})
         for part in chunked(refill):
             self._load_open_lots(part, due_by=None)
             for member_id in part:
@@ -371,8 +402,10 @@ class LedgerBook:
         """The entry's outbox event, once the posting is complete (balance and debt after)."""
         kind = str(row["kind"])
         points = int(row["points"])
-        payload = entry_payload(
-            state.identity,
+        if state.identity_json is None:
+            state.identity_json = member_json(state.identity)
+        payload = entry_payload_json(
+            state.identity_json,
             entry_id=int(row["id"]),
             kind=kind,
             points=points,
@@ -386,7 +419,7 @@ class LedgerBook:
             {
                 "event_type": entry_event_type(kind, points),
                 "member_id": state.member_id,
-                "payload": json.dumps(payload, sort_keys=True, ensure_ascii=False),
+                "payload": payload,
                 "created_at": self.now,
                 "actor": row["actor"],
                 "batch_id": self.batch_id,
@@ -625,6 +658,7 @@ class LedgerBook:
                     "id": m.member_id,
                     "points_balance": m.balance,
                     "points_debt": m.debt,
+                    "ledger_version": m.version + 1,
                     "updated_at": self.now,
                 }
                 for m in changed
@@ -632,8 +666,17 @@ class LedgerBook:
         )
         for m in changed:
             m.changed = False
+            m.version += 1
         self._lot_updates.clear()
         self._debt_updates.clear()
+
+    def carry_over(self) -> dict[int, MemberState]:
+        """The member states, for the next book once this one's work is committed."""
+        if self._entries or self._lot_updates or self._debt_updates:
+            raise RuntimeError("carry_over() before flush(): pending rows would be lost")
+        if any(m.changed for m in self.members.values()):
+            return {}
+        return dict(self.members)
 
     def pending_allocations(self, entry_id: int) -> tuple[tuple[int, int], ...]:
         """(lot id, points) used by a posted, not yet flushed entry."""

@@ -128,6 +128,9 @@ class Member(Base):
     # Sum of remaining lots minus debt; kept in step with the ledger.
     points_balance: Mapped[int] = mapped_column(BigInteger, default=0)
     points_debt: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Bumped with every write of the balance: a bulk run that committed a chunk
+    # reuses the member state it holds only while the stored version is unchanged.
+    ledger_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # Reward-code wallet: the code metafields' JSON lists, as the rewards update writes them.
     codes_available: Mapped[str] = mapped_column(Text, default="[]")
     codes_used: Mapped[str] = mapped_column(Text, default="[]")

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from memberkit.clock import utcnow
 from memberkit.store.bulk import insert_rows
 from memberkit.store.database import Database
-from memberkit.store.ledger_book import LedgerBook
+from memberkit.store.ledger_book import LedgerBook, MemberState
 from memberkit.store.models import Batch, OutboxEvent
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -86,6 +86,7 @@ class UnitOfWork:
         self.zone = zone
         self.now = now or utcnow()
         self._book: LedgerBook | None = None
+        self._carry: dict[int, MemberState] = {}
         # Outbox rows of this transaction, in the order the changes happened.
         self.events: list[dict[str, Any]] = []
 
@@ -127,7 +128,9 @@ class UnitOfWork:
                 actor=self.actor,
                 batch_id=self.batch_id,
                 outbox=self.events,
+                carry=self._carry,
             )
+            self._carry = {}
         return self._book
 
     @property
@@ -170,6 +173,9 @@ class UnitOfWork:
         """Flush, commit, and go on in a new transaction with a fresh book."""
         self.flush()
         self.session.commit()
+        # Locks are gone: the next book re-reads each member and reuses what this
+        # one knew only where the stored ledger_version shows nobody wrote since.
+        self._carry = self._book.carry_over() if self._book is not None else {}
         self._book = None
         self.session.begin()
 

@@ -141,6 +141,9 @@ def upgrade() -> None:
             sa.Column("total_spent", sa.Numeric(precision=14, scale=2), nullable=True)
         )
         batch_op.add_column(sa.Column("orders_count", sa.Integer(), nullable=True))
+        batch_op.add_column(
+            sa.Column("ledger_version", sa.BigInteger(), server_default="0", nullable=False)
+        )
 
     with op.batch_alter_table("tier_history", schema=None) as batch_op:
         batch_op.add_column(
@@ -162,6 +165,7 @@ def downgrade() -> None:
         batch_op.drop_column("batch_id")
 
     with op.batch_alter_table("members", schema=None) as batch_op:
+        batch_op.drop_column("ledger_version")
         batch_op.drop_column("orders_count")
         batch_op.drop_column("total_spent")
         batch_op.drop_column("accepts_email_marketing")
