@@ -32,7 +32,9 @@ from memberkit.errors import InvalidValueError, MemberkitError, UsageError
 EntryKind = Literal["credit", "debit", "expiry", "reversal"]
 ENTRY_KINDS: tuple[EntryKind, ...] = ("credit", "debit", "expiry", "reversal")
 
-Source = Literal["import", "api", "manual", "tier_reward", "birthday", "expiry", "reversal"]
+Source = Literal[
+    "import", "api", "manual", "tier_reward", "birthday", "expiry", "reversal", "point_import"
+]
 SOURCES: tuple[Source, ...] = (
     "import",
     "api",
@@ -41,6 +43,8 @@ SOURCES: tuple[Source, ...] = (
     "birthday",
     "expiry",
     "reversal",
+    # Entries of a bulk import file (``memberkit import run``, issue 10).
+    "point_import",
 )
 
 UTC = dt.UTC
