@@ -40,6 +40,7 @@ SECRETS_FILE = Path("config") / "api.env"
 Encoding = Literal["auto", "utf-8", "cp1252"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 FetchMode = Literal["segment", "all"]
+PushMode = Literal["file", "api", "both"]
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,27 @@ class TiersSettings:
 
 
 @dataclass(frozen=True)
+class ShopifySettings:
+    # NAME.myshopify.com; required for anything that calls the Admin API.
+    shop: str | None = None
+    # A quarterly Admin API version Shopify supports (2026-10: supported to October 2027).
+    api_version: str = "2026-10"
+    # "{shop}" is replaced by shop; a local server in tests.
+    base_url: str = "https://{shop}"
+    # The store's currency (ISO 4217), for amounts sent to Shopify.
+    currency: str = "GBP"
+    # How the rewards update gets members' codes to Shopify: the Matrixify file,
+    # the Admin API (metafieldsSet / bulk mutation), or both.
+    push_mode: PushMode = "file"
+    # Metafields written by `shopify push` beside the code lists (in codes.namespace).
+    points_key: str = "points_balance"
+    tier_key: str = "vip_tier"
+    # At or below this many members a push uses metafieldsSet calls, above it a bulk mutation.
+    bulk_threshold: int = 200
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting of memberkit, validated. Paths are absolute."""
 
@@ -151,6 +173,7 @@ class Settings:
     fields: FieldsSettings = field(default_factory=FieldsSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     tiers: TiersSettings = field(default_factory=TiersSettings)
+    shopify: ShopifySettings = field(default_factory=ShopifySettings)
     # Where the settings came from: the config file (None when there was none)
     # and the folder relative paths resolve against.
     config_path: Path | None = None
@@ -199,6 +222,27 @@ def _check_pattern(value: Any) -> str | None:
     return None
 
 
+def _check_shop(value: Any) -> str | None:
+    if not value.endswith(".myshopify.com") or value.count(".") != 2 or "/" in value:
+        return f"must be the store's NAME.myshopify.com domain, got {value!r}"
+    return None
+
+
+def _check_api_version(value: Any) -> str | None:
+    year, _, month = value.partition("-")
+    if value != "unstable" and not (
+        len(year) == 4 and year.isdigit() and month in ("01", "04", "07", "10")
+    ):
+        return f"must be a quarterly Admin API version like '2026-10', got {value!r}"
+    return None
+
+
+def _check_currency(value: Any) -> str | None:
+    if not (len(value) == 3 and value.isalpha() and value.isupper()):
+        return f"must be an ISO 4217 currency code like 'GBP', got {value!r}"
+    return None
+
+
 def _check_url(value: Any) -> str | None:
     if not value.startswith(("http://", "https://")):
         return f"must start with http:// or https://, got {value!r}"
@@ -221,6 +265,12 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "klaviyo_upload.job_timeout_seconds": _check_range(1),
     "klaviyo_upload.poll_interval_seconds": _check_range(0),
     "tiers.window_days": _check_range(1),
+    "shopify.shop": _check_shop,
+    "shopify.api_version": _check_api_version,
+    "shopify.base_url": _check_url,
+    "shopify.currency": _check_currency,
+    "shopify.bulk_threshold": _check_range(0),
+    "shopify.timeout_seconds": _check_range(1),
 }
 
 
