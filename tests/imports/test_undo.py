@@ -1,4 +1,4 @@
-"""Undo: reversal entries, tiers and profiles restored, spent points listed and left, twice a no-op."""
+"""Undo: reversals, tiers and profiles restored, spent points listed and left, twice a no-op."""
 
 from __future__ import annotations
 
@@ -92,12 +92,8 @@ def test_undo_restores_tiers_from_history_and_reverses_their_rewards(
     outcome = undo_import(members, settings, record.id, actor=ACTOR)
     assert (outcome.restored_tiers, outcome.reversed_entries) == (2, 2)
     with members.read() as session:
-        tiers = {
-            email: tier
-            for email, tier in session.execute(
-                select(Member.email, Member.tier_id).where(Member.id <= 2)
-            )
-        }
+        found = session.execute(select(Member.email, Member.tier_id).where(Member.id <= 2))
+        tiers = {str(email): tier for email, tier in found.all()}
     assert balance(members, "m1@example.com") == 0
     assert tiers["m2@example.com"] is None
     assert tiers["m1@example.com"] is not None  # back to Silver
