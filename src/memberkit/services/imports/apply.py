@@ -91,7 +91,11 @@ def _refuse_if_running(db: Database, *, other_than: int | None = None) -> None:
 def _refuse_duplicate(session: Session, kind: str, digest: str) -> None:
     earlier = session.scalars(
         select(Import)
-        .where(Import.content_hash == digest, Import.kind == kind, Import.status != "invalid")
+        .where(
+            Import.content_hash == digest,
+            Import.kind == kind,
+            Import.status.not_in(("invalid", "validating")),
+        )
         .order_by(Import.id)
         .limit(1)
     ).first()
