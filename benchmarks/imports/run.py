@@ -42,10 +42,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
+from benchmarks.imports.generate import folder_for  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from benchmarks.imports.generate import folder_for  # noqa: E402
 from memberkit.store.database import Database, create_database_engine, open_database  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out"
