@@ -355,8 +355,13 @@ def _valid_rows(
     path: Path, record: ImportRecord, check: CheckSettings
 ) -> Iterator[tuple[int, ImportRow | str]]:
     """The rows as applied: an ``ImportRow``, or (a row no longer valid) its reason."""
+    if storage.content_hash(path) != record.content_hash:
+        raise ImportStateError(
+            f"import #{record.id}: the stored file {path} changed since it was validated",
+            hint="import the file again as a new import",
+        )
     for number, outcome in read_rows(
-        path, kind=record.kind, original_name=record.original_name, check=check
+        path, kind=record.kind, original_name=record.original_name, check=check, trusted=True
     ):
         if isinstance(outcome, list):
             yield number, "; ".join(outcome)
