@@ -71,6 +71,8 @@ def show(member: MemberArg, config: ConfigOption = None, as_json: JsonOption = F
     stdout.print(f"state:        {view.account_state or '-'}", markup=False)
     stdout.print(f"member since: {view.member_since or '-'}", markup=False)
     stdout.print(f"tier:         {view.tier or '-'}", markup=False)
+    stdout.print(f"birthday:     {view.birthday or '-'}", markup=False)
+    stdout.print(f"gender:       {view.gender or '-'}", markup=False)
     debt = f" (owes {view.points_debt})" if view.points_debt else ""
     stdout.print(f"points:       {view.points_balance}{debt}", markup=False)
     for label, codes in view.wallet.items():

@@ -452,3 +452,42 @@ def row_checker(
 def duplicate_reason(columns: ColumnMap) -> str:
     """The reason given to rows naming a member another row names too."""
     return DUPLICATE_EMAIL if columns.by_email else DUPLICATE_CUSTOMER_ID
+
+
+def trusted_points_reader(columns: ColumnMap) -> Callable[[int, Sequence[str]], ImportRow]:
+    """A points row of a file that passed ``row_checker`` unchanged, parsed without re-checking.
+
+    Applying a million rows reads the stored file again; its content hash shows it
+    is the file validated, so each row only needs taking apart (no email rule, no
+    range checks): about half the cost of the check.
+    """
+    member_at = columns.member_column
+    by_email = columns.by_email
+    points_at = columns.points
+    assert points_at is not None
+    desc_at = columns.description
+    expiry_at = columns.expiry
+    public_at = columns.public_note
+    internal_at = columns.internal_note
+    plain = desc_at is None and expiry_at is None and public_at is None and internal_at is None
+
+    def read(number: int, cells: Sequence[str]) -> ImportRow:
+        member = cells[member_at].strip()
+        points = int(cells[points_at])
+        if plain:
+            if by_email:
+                return ImportRow(number, member, None, points)
+            return ImportRow(number, None, _customer_id(member), points)
+        expiry = _cell(cells, expiry_at) if expiry_at is not None else ""
+        return ImportRow(
+            number,
+            member if by_email else None,
+            None if by_email else _customer_id(member),
+            points=points,
+            description=(_cell(cells, desc_at) if desc_at is not None else "") or None,
+            expires_on=dt.date.fromisoformat(expiry) if expiry else None,
+            public_note=(_cell(cells, public_at) if public_at is not None else "") or None,
+            internal_note=(_cell(cells, internal_at) if internal_at is not None else "") or None,
+        )
+
+    return read

@@ -17,6 +17,7 @@ from memberkit.services.imports.apply import (
 from memberkit.services.imports.history import get_import, list_imports, running_import
 from memberkit.services.imports.records import (
     STATUSES,
+    ImportDuplicateError,
     ImportOptions,
     ImportRecord,
     ImportRefusedError,
@@ -28,6 +29,7 @@ from memberkit.services.imports.undo import UndoOutcome, undo_import
 __all__ = [
     "IMPORT_KINDS",
     "STATUSES",
+    "ImportDuplicateError",
     "ImportOptions",
     "ImportRecord",
     "ImportRefusedError",

@@ -91,7 +91,11 @@ def _refuse_if_running(db: Database, *, other_than: int | None = None) -> None:
 def _refuse_duplicate(session: Session, kind: str, digest: str) -> None:
     earlier = session.scalars(
         select(Import)
-        .where(Import.content_hash == digest, Import.kind == kind, Import.status != "invalid")
+        .where(
+            Import.content_hash == digest,
+            Import.kind == kind,
+            Import.status.not_in(("invalid", "validating")),
+        )
         .order_by(Import.id)
         .limit(1)
     ).first()
@@ -351,8 +355,13 @@ def _valid_rows(
     path: Path, record: ImportRecord, check: CheckSettings
 ) -> Iterator[tuple[int, ImportRow | str]]:
     """The rows as applied: an ``ImportRow``, or (a row no longer valid) its reason."""
+    if storage.content_hash(path) != record.content_hash:
+        raise ImportStateError(
+            f"import #{record.id}: the stored file {path} changed since it was validated",
+            hint="import the file again as a new import",
+        )
     for number, outcome in read_rows(
-        path, kind=record.kind, original_name=record.original_name, check=check
+        path, kind=record.kind, original_name=record.original_name, check=check, trusted=True
     ):
         if isinstance(outcome, list):
             yield number, "; ".join(outcome)

@@ -97,7 +97,11 @@ def write_results_file(
     kind = record.kind
     output = CsvOutput(target, results_header(kind))
     rows = read_rows(
-        record.original_file, kind=kind, original_name=record.original_name, check=check
+        record.original_file,
+        kind=kind,
+        original_name=record.original_name,
+        check=check,
+        trusted=True,
     )
     position = 0
     try:

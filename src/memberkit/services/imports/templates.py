@@ -25,6 +25,7 @@ def write_template(kind: str, path: Path, *, xlsx: bool = False) -> Path:
     An existing file is not overwritten: a ``-2``, ``-3``... name is used instead.
     """
     spec = SPECS[check_kind(kind)]
+    path.parent.mkdir(parents=True, exist_ok=True)
     target = path
     counter = 2
     while target.exists():

@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from memberkit.domain.imports import (
+    POINTS_KINDS,
     ColumnMap,
     FileProblem,
     ImportRow,
     duplicate_reason,
     map_columns,
     row_checker,
+    trusted_points_reader,
 )
 from memberkit.errors import InputFileError
 from memberkit.files.csv_output import CsvOutput
@@ -72,11 +74,20 @@ class CheckSettings:
 
 
 def read_rows(
-    path: Path, *, kind: str, original_name: str, check: CheckSettings
+    path: Path, *, kind: str, original_name: str, check: CheckSettings, trusted: bool = False
 ) -> Iterator[tuple[int, ImportRow | list[str]]]:
-    """Every data row checked: ``(row number, ImportRow or reasons)``; ``FileProblem`` first."""
+    """Every data row checked: ``(row number, ImportRow or reasons)``; ``FileProblem`` first.
+
+    ``trusted`` (points kinds, a stored file whose hash shows it is the one that
+    passed validation): rows are only taken apart, not checked again.
+    """
     with open_import_file(path, original_name=original_name, xlsx_reader=check.xlsx_reader) as f:
         columns = map_columns(kind, f.header)
+        if trusted and kind in POINTS_KINDS:
+            reader = trusted_points_reader(columns)
+            for number, cells in f.rows:
+                yield number, reader(number, cells)
+            return
         checker = row_checker(
             columns,
             description_max_length=check.description_max_length,
