@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -348,7 +348,7 @@ class SinkStatus:
         }
 
 
-def status(db: Database, sinks: dict[str, Sequence[str]]) -> list[SinkStatus]:
+def status(db: Database, sinks: Mapping[str, Sequence[str]]) -> list[SinkStatus]:
     """The queue of each sink (``sink -> event types it takes``), events not yet queued included."""
     out = []
     with db.read() as session:
