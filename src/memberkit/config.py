@@ -140,6 +140,18 @@ class TiersSettings:
 
 
 @dataclass(frozen=True)
+class ImportsSettings:
+    # One folder per import (original, error and results files); relative to the config.
+    storage_directory: Path = Path("imports")
+    # The longest Transaction Description a points import row may carry.
+    description_max_length: int = 255
+    # Rows per transaction when an import is applied (each chunk commits with its checkpoint).
+    chunk_size: int = 10000
+    # The XLSX reader: "calamine" (fast, Rust) or "openpyxl" (read-only mode).
+    xlsx_reader: str = "calamine"
+
+
+@dataclass(frozen=True)
 class ShopifySettings:
     # NAME.myshopify.com; required for anything that calls the Admin API.
     shop: str | None = None
@@ -222,6 +234,7 @@ class Settings:
     fields: FieldsSettings = field(default_factory=FieldsSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     tiers: TiersSettings = field(default_factory=TiersSettings)
+    imports: ImportsSettings = field(default_factory=ImportsSettings)
     shopify: ShopifySettings = field(default_factory=ShopifySettings)
     events: EventsSettings = field(default_factory=EventsSettings)
     birthday: BirthdaySettings = field(default_factory=BirthdaySettings)
@@ -369,6 +382,11 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "klaviyo_upload.job_timeout_seconds": _check_range(1),
     "klaviyo_upload.poll_interval_seconds": _check_range(0),
     "tiers.window_days": _check_range(1),
+    "imports.description_max_length": _check_range(1, 100_000),
+    "imports.chunk_size": _check_range(1, 100_000),
+    "imports.xlsx_reader": lambda v: (
+        None if v in ("calamine", "openpyxl") else f"must be 'calamine' or 'openpyxl', got {v!r}"
+    ),
     "events.max_attempts": _check_range(1, 1000),
     "events.retry_delay_ms": _check_range(0),
     "events.batch_size": _check_range(1, 10000),
