@@ -21,6 +21,7 @@ from memberkit.cli import imports as imports_cli
 from memberkit.cli import init_cmd, klaviyo, rewards
 from memberkit.cli import members as members_cli
 from memberkit.cli import points as points_cli
+from memberkit.cli import shopify as shopify_cli
 from memberkit.cli import tiers as tiers_cli
 from memberkit.cli.common import stderr
 from memberkit.cli.errors import exit_code_for, hint_for
@@ -96,6 +97,7 @@ app.add_typer(tiers_cli.app, name="tiers")
 app.add_typer(members_cli.app, name="members")
 app.add_typer(customers_cli.app, name="customers")
 app.add_typer(events_cli.app, name="events")
+app.add_typer(shopify_cli.app, name="shopify")
 app.add_typer(imports_cli.app, name="import")
 
 
