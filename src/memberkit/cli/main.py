@@ -15,6 +15,7 @@ from typer.core import TyperGroup, TyperOption
 
 from memberkit import __version__
 from memberkit.cli import customers as customers_cli
+from memberkit.cli import daily as daily_cli
 from memberkit.cli import db as db_cli
 from memberkit.cli import events as events_cli
 from memberkit.cli import imports as imports_cli
@@ -89,6 +90,7 @@ def root(
 
 
 app.command("init")(init_cmd.init)
+app.command("daily")(daily_cli.daily)
 app.add_typer(rewards.app, name="rewards")
 app.add_typer(klaviyo.app, name="klaviyo")
 app.add_typer(db_cli.app, name="db")
