@@ -131,6 +131,7 @@ def award_birthdays(
         with UnitOfWork.begin(
             db, actor="system:birthday", zone=settings.processing.zone, now=now
         ) as uow:
+            awards = []
             for member_id in ids[start : start + CHUNK]:
                 result = add_points(
                     uow=uow,
@@ -142,7 +143,7 @@ def award_birthdays(
                     public_note="Happy birthday!",
                     key=f"birthday:{member_id}:{today.year}",
                 )
-                uow.session.add(
+                awards.append(
                     BirthdayAward(
                         member_id=member_id,
                         year=today.year,
@@ -151,6 +152,9 @@ def award_birthdays(
                     )
                 )
                 awarded += 1
+            # The entries first (the book writes them at flush), then the awards naming them.
+            uow.flush()
+            uow.session.add_all(awards)
     return {"members": awarded, "points": awarded * amount}
 
 
