@@ -139,7 +139,9 @@ def deliver_command(
     workers: Annotated[
         int,
         typer.Option(
-            "--workers", metavar="N", help="Parallel workers (PostgreSQL; SQLite uses one)."
+            "--workers",
+            metavar="N",
+            help="Parallel workers (threads; on PostgreSQL several processes may run too).",
         ),
     ] = 1,
     config: ConfigOption = None,

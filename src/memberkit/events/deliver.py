@@ -15,7 +15,8 @@ or another machine) never takes the same rows, and a killed deliverer's rows
 become claimable the moment its connection drops. On SQLite one deliverer
 runs at a time (the ``events-deliver`` lock in ``job_locks``), claims with a
 read, sends, then records in a short write transaction, so the rest of
-memberkit is never blocked behind an HTTP call. Either way an event is
+memberkit is never blocked behind an HTTP call; its ``workers`` threads each
+take the members whose id is their number modulo ``workers``. Either way an event is
 recorded as delivered only after the sink took it, so a crash can only make
 it be sent again: Klaviyo de-duplicates on ``unique_id`` (the event id), Flow
 and webhook receivers on the event id they get.
@@ -123,15 +124,15 @@ class Deliverer:
         with self._lock:
             return [s for s in self.sinks if s.name not in self._stopped]
 
-    def work_once(self) -> bool:
+    def work_once(self, shard: tuple[int, int] | None = None) -> bool:
         """Claim and deliver one batch per active sink; True when any batch had events."""
         progress = False
         for sink in self._active():
-            if self._deliver_batch(sink):
+            if self._deliver_batch(sink, shard):
                 progress = True
         return progress
 
-    def _deliver_batch(self, sink: Sink) -> bool:
+    def _deliver_batch(self, sink: Sink, shard: tuple[int, int] | None = None) -> bool:
         if self.db.is_postgresql:
             session = self.db.write_session()
             try:
@@ -164,7 +165,12 @@ class Deliverer:
         else:
             with self.db.read() as session:
                 events = queue.claim(
-                    session, self.db, sink.name, limit=self.options.batch_size, now=self.clock()
+                    session,
+                    self.db,
+                    sink.name,
+                    limit=self.options.batch_size,
+                    now=self.clock(),
+                    shard=shard,
                 )
             if not events:
                 return False
@@ -266,13 +272,17 @@ class Deliverer:
             return
         failures: list[BaseException] = []
 
-        def worker() -> None:
+        # SQLite (one deliverer, no row locks): each thread takes its own members.
+        sharded = not self.db.is_postgresql
+
+        def worker(number: int) -> None:
+            shard = (number, workers) if sharded else None
             try:
                 idle = 0
                 # A worker whose claim was held back (another worker holds a member's
                 # earlier events) tries a few more times before it calls the queue empty.
                 while not stop.is_set() and idle < 3:
-                    if self.work_once():
+                    if self.work_once(shard):
                         idle = 0
                     else:
                         idle += 1
@@ -281,7 +291,7 @@ class Deliverer:
                 failures.append(exc)
 
         threads = [
-            threading.Thread(target=worker, name=f"deliver-{n}", daemon=True)
+            threading.Thread(target=worker, args=(n,), name=f"deliver-{n}", daemon=True)
             for n in range(workers)
         ]
         for thread in threads:
@@ -307,7 +317,6 @@ def deliver(
     deliverer = Deliverer(db, sinks, options=options, clock=clock)
     if db.is_postgresql:
         return deliverer.run(workers=workers, once=once, stop=stop, poll_seconds=poll_seconds)
-    if workers > 1:
-        log.info("SQLite: one delivery worker (several need PostgreSQL)")
+    # One deliverer process at a time; its worker threads split the members between them.
     with job_lock(db, LOCK_NAME, command="memberkit events deliver", what="event delivery"):
-        return deliverer.run(workers=1, once=once, stop=stop, poll_seconds=poll_seconds)
+        return deliverer.run(workers=workers, once=once, stop=stop, poll_seconds=poll_seconds)

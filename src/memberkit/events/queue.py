@@ -175,8 +175,14 @@ def claim(
     *,
     limit: int,
     now: dt.datetime | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> list[QueuedEvent]:
-    """Take up to ``limit`` due deliveries of ``sink``, in per-member order (see the module doc)."""
+    """Take up to ``limit`` due deliveries of ``sink``, in per-member order (see the module doc).
+
+    ``shard = (k, n)``: only members whose id is ``k`` modulo ``n`` (events without
+    a member go to shard 0). Threads of the one SQLite deliverer split the work so,
+    with no row locks to keep them apart, each member's events stay with one thread.
+    """
     now = now or utcnow()
     query = (
         select(OutboxDelivery.event_id, OutboxDelivery.member_id, OutboxDelivery.attempts)
@@ -188,6 +194,12 @@ def claim(
         .order_by(OutboxDelivery.event_id)
         .limit(limit)
     )
+    if shard is not None and shard[1] > 1:
+        k, n = shard
+        member_shard = OutboxDelivery.member_id % n == k
+        query = query.where(
+            or_(member_shard, OutboxDelivery.member_id.is_(None)) if k == 0 else member_shard
+        )
     if db.is_postgresql:
         query = query.with_for_update(skip_locked=True)
     rows = session.execute(query).all()

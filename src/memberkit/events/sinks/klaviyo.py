@@ -22,6 +22,7 @@ after each delivery pass, for the members whose events went out.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -40,7 +41,11 @@ from memberkit.integrations.klaviyo import (
     KlaviyoRequestError,
     ProfileUpdate,
 )
-from memberkit.integrations.klaviyo.events import bulk_bodies, event_body
+from memberkit.integrations.klaviyo.events import (
+    MAX_EVENTS_PER_JOB,
+    MAX_REQUEST_BYTES,
+    event_body,
+)
 from memberkit.store.database import Database
 from memberkit.store.models import Lot, Member, Tier
 
@@ -131,9 +136,7 @@ class KlaviyoSink:
     def _send_bulk(
         self, items: Sequence[tuple[QueuedEvent, Event]], outcomes: dict[int, Outcome]
     ) -> None:
-        by_unique = {klaviyo_event.unique_id: queued for queued, klaviyo_event in items}
-        for batch, body in bulk_bodies([klaviyo_event for _, klaviyo_event in items]):
-            members = [(by_unique[e.unique_id], e) for e in batch]
+        for members, body in bulk_jobs(items):
             try:
                 self.client.post(Endpoint.EVENT_BULK_CREATE, "/api/event-bulk-create-jobs", body)
                 self.stats["bulk_jobs"] += 1
@@ -168,6 +171,58 @@ class KlaviyoSink:
         for failure in report.failed[:20]:
             log.warning("profile %s not updated: %s", failure.profile.email, failure.reason)
         return len(report.uploaded), len(report.failed)
+
+
+def _bulk_body(items: Sequence[tuple[QueuedEvent, Event]]) -> bytes:
+    groups: dict[tuple[str, str], list[Event]] = {}
+    for _, event in items:
+        groups.setdefault((event.email or "", event.external_id or ""), []).append(event)
+    data = [
+        {
+            "type": "event-bulk-create",
+            "attributes": {
+                "profile": {
+                    "data": {"type": "profile", "attributes": group[0].profile_attributes()}
+                },
+                "events": {
+                    "data": [
+                        {"type": "event", "attributes": e.attributes(with_profile=False)}
+                        for e in group
+                    ]
+                },
+            },
+        }
+        for group in groups.values()
+    ]
+    body = {
+        "data": {
+            "type": "event-bulk-create-job",
+            "attributes": {"events-bulk-create": {"data": data}},
+        }
+    }
+    # Outbox payloads are plain JSON (ints, strings; money as strings): the standard
+    # encoder is exact for them and many times faster than the Decimal-aware one.
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def bulk_jobs(
+    items: Sequence[tuple[QueuedEvent, Event]],
+    *,
+    max_events: int = MAX_EVENTS_PER_JOB,
+    max_bytes: int = MAX_REQUEST_BYTES,
+) -> list[tuple[list[tuple[QueuedEvent, Event]], bytes]]:
+    """Events split into bulk-job bodies of at most ``max_events`` and ``max_bytes``."""
+    jobs = []
+    pending = list(items)
+    while pending:
+        part = pending[:max_events]
+        body = _bulk_body(part)
+        while len(body) > max_bytes and len(part) > 1:
+            part = part[: len(part) // 2]
+            body = _bulk_body(part)
+        jobs.append((part, body))
+        pending = pending[len(part) :]
+    return jobs
 
 
 def profile_updates(
