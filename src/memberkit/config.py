@@ -206,7 +206,7 @@ class EventsSettings:
     # Days before a lot expires that a points/expiring reminder is written.
     expiring_notice_days: list[int] = field(default_factory=lambda: [30, 7])
     # Deliveries one worker claims at a time.
-    batch_size: int = 500
+    batch_size: int = 1000
     klaviyo: EventsKlaviyoSettings = field(default_factory=EventsKlaviyoSettings)
     flow: EventsFlowSettings = field(default_factory=EventsFlowSettings)
     webhooks: EventsWebhooksSettings = field(default_factory=EventsWebhooksSettings)

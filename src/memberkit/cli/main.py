@@ -15,12 +15,14 @@ from typer.core import TyperGroup, TyperOption
 
 from memberkit import __version__
 from memberkit.cli import customers as customers_cli
+from memberkit.cli import daily as daily_cli
 from memberkit.cli import db as db_cli
 from memberkit.cli import events as events_cli
 from memberkit.cli import imports as imports_cli
 from memberkit.cli import init_cmd, klaviyo, rewards
 from memberkit.cli import members as members_cli
 from memberkit.cli import points as points_cli
+from memberkit.cli import shopify as shopify_cli
 from memberkit.cli import tiers as tiers_cli
 from memberkit.cli.common import stderr
 from memberkit.cli.errors import exit_code_for, hint_for
@@ -88,6 +90,7 @@ def root(
 
 
 app.command("init")(init_cmd.init)
+app.command("daily")(daily_cli.daily)
 app.add_typer(rewards.app, name="rewards")
 app.add_typer(klaviyo.app, name="klaviyo")
 app.add_typer(db_cli.app, name="db")
@@ -96,6 +99,7 @@ app.add_typer(tiers_cli.app, name="tiers")
 app.add_typer(members_cli.app, name="members")
 app.add_typer(customers_cli.app, name="customers")
 app.add_typer(events_cli.app, name="events")
+app.add_typer(shopify_cli.app, name="shopify")
 app.add_typer(imports_cli.app, name="import")
 
 

@@ -109,14 +109,27 @@ def update(
             f"run {done.mirrored.id} recorded.",
             markup=False,
         )
+    exit_code = done.exit_code
+    if done.mirrored is not None and settings.shopify.push_mode != "file":
+        # shopify.push_mode "api"/"both": the changed customers go to Shopify directly too.
+        from memberkit.cli.shopify import print_push
+        from memberkit.services.shopify.push import push_after_rewards_update, write_failures
+
+        pushed = push_after_rewards_update(settings, run_started_at=done.mirrored.started_at)
+        if pushed is not None:
+            print_push(pushed)
+            if pushed.failed:
+                path = write_failures(pushed, settings.output.directory, done.rewards.run_date)
+                stdout.print(f"  {path}  ({len(pushed.failed):,} failed)", markup=False)
+                exit_code = max(exit_code, 3)
     if done.dry_run:
         stdout.print(
             f"Dry run: outputs written to {done.output_directory} only; "
             "nothing archived, copied, uploaded to Klaviyo or mirrored into the database.",
             markup=False,
         )
-    if done.exit_code:
-        raise typer.Exit(done.exit_code)
+    if exit_code:
+        raise typer.Exit(exit_code)
 
 
 def print_klaviyo_summary(synced: DailyRunResult) -> None:

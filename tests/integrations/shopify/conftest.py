@@ -35,3 +35,9 @@ def shopify() -> Iterator[FakeShopify]:
 def client(shopify: FakeShopify) -> Iterator[ShopifyClient]:
     with make_client(shopify) as c:
         yield c
+
+
+# The ledger's database fixtures (both databases), for the push tests.
+from tests.ledger.conftest import database_url, db, postgres_url, sqlite_template  # noqa: E402
+
+__all__ = ["database_url", "db", "postgres_url", "sqlite_template"]

@@ -34,7 +34,8 @@ from typing import Any
 
 import httpx
 
-from memberkit.config import Secret
+from memberkit.config import Secret, Settings
+from memberkit.errors import ConfigError
 from memberkit.integrations.shopify.errors import (
     ShopifyAuthError,
     ShopifyBulkError,
@@ -359,3 +360,28 @@ def _retry_after(response: httpx.Response) -> float | None:
     except ValueError:
         return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def client_from_settings(settings: Settings, *, max_connections: int = 8) -> ShopifyClient:
+    """A client from ``[shopify]`` and ``SHOPIFY_ACCESS_TOKEN``; missing ones are exit 2."""
+    if not settings.shopify.shop:
+        raise ConfigError(
+            "shopify.shop is not set: the Admin API needs the store's NAME.myshopify.com",
+            setting="shopify.shop",
+            hint='set [shopify] shop = "NAME.myshopify.com" in memberkit.toml',
+        )
+    token = settings.secret(TOKEN_VARIABLE)
+    if token is None:
+        raise ConfigError(
+            f"{TOKEN_VARIABLE} is not set: the Admin API needs an access token",
+            hint=f"set {TOKEN_VARIABLE} in the environment or in {settings.secrets_file} "
+            f"({TOKEN_VARIABLE}=shpat_...)",
+        )
+    return ShopifyClient(
+        shop=settings.shopify.shop,
+        access_token=token,
+        api_version=settings.shopify.api_version,
+        base_url=settings.shopify.base_url,
+        timeout_seconds=settings.shopify.timeout_seconds,
+        max_connections=max_connections,
+    )

@@ -1,0 +1,1 @@
+"""Shopify use cases: writing members' state back to their customers (``push``)."""
