@@ -21,6 +21,8 @@ from memberkit.cli import init_cmd, klaviyo, rewards
 from memberkit.cli import members as members_cli
 from memberkit.cli import points as points_cli
 from memberkit.cli import tiers as tiers_cli
+from memberkit.cli import users as users_cli
+from memberkit.cli.serve import serve as serve_command
 from memberkit.cli.common import stderr
 from memberkit.cli.errors import exit_code_for, hint_for
 from memberkit.cli.output import printable
@@ -95,6 +97,8 @@ app.add_typer(tiers_cli.app, name="tiers")
 app.add_typer(members_cli.app, name="members")
 app.add_typer(customers_cli.app, name="customers")
 app.add_typer(events_cli.app, name="events")
+app.add_typer(users_cli.app, name="users")
+app.command("serve")(serve_command)
 
 
 def main() -> None:
