@@ -17,15 +17,16 @@ from memberkit import __version__
 from memberkit.cli import customers as customers_cli
 from memberkit.cli import db as db_cli
 from memberkit.cli import events as events_cli
+from memberkit.cli import imports as imports_cli
 from memberkit.cli import init_cmd, klaviyo, rewards
 from memberkit.cli import members as members_cli
 from memberkit.cli import points as points_cli
 from memberkit.cli import tiers as tiers_cli
 from memberkit.cli import users as users_cli
-from memberkit.cli.serve import serve as serve_command
 from memberkit.cli.common import stderr
 from memberkit.cli.errors import exit_code_for, hint_for
 from memberkit.cli.output import printable
+from memberkit.cli.serve import serve as serve_command
 from memberkit.errors import MemberkitError
 from memberkit.secrets import redact
 
@@ -99,6 +100,7 @@ app.add_typer(customers_cli.app, name="customers")
 app.add_typer(events_cli.app, name="events")
 app.add_typer(users_cli.app, name="users")
 app.command("serve")(serve_command)
+app.add_typer(imports_cli.app, name="import")
 
 
 def main() -> None:

@@ -72,7 +72,9 @@ def _conditions(query: str) -> ColumnElement[bool] | None:
         return None
     low = q.lower()
     if q.isdigit():
-        return or_(Member.shopify_id == q, Member.id == int(q) if len(q) < 18 else False)
+        if len(q) < 18:
+            return or_(Member.shopify_id == q, Member.id == int(q))
+        return Member.shopify_id == q
     if "@" in q:
         return _prefix(Member.email_key, low)
     words = low.split()
@@ -195,13 +197,15 @@ class Dashboard:
 
 
 def dashboard(db: Database, *, days: int = 90, now: dt.datetime | None = None) -> Dashboard:
-    """Members, points outstanding and expiring, imports running, the last run, 90 days of points."""
+    """Members, points outstanding and expiring, imports running, the last run, points per day."""
     moment = now or utcnow()
     start_day = moment.date() - dt.timedelta(days=days - 1)
     start = dt.datetime.combine(start_day, dt.time(), tzinfo=dt.UTC)
     with db.read() as session:
         members = int(session.scalar(select(func.count()).select_from(Member)) or 0)
-        outstanding = int(session.scalar(select(func.coalesce(func.sum(Member.points_balance), 0))) or 0)
+        outstanding = int(
+            session.scalar(select(func.coalesce(func.sum(Member.points_balance), 0))) or 0
+        )
         expiring = int(
             session.scalar(
                 select(func.coalesce(func.sum(Lot.remaining), 0)).where(

@@ -35,7 +35,7 @@ from memberkit.store.models import ApiToken, AuditEntry, LoginAttempt, User
 
 ROLES = ("viewer", "operator", "admin")
 MIN_PASSWORD_LENGTH = 10
-TOKEN_PREFIX = "mk_"
+TOKEN_PREFIX = "mk_"  # noqa: S105 - a prefix, not a secret
 LOGIN_REFUSED_MESSAGE = "wrong email or password"
 
 _hasher = PasswordHasher()

@@ -35,6 +35,7 @@ from memberkit.errors import ConfigError, MemberkitError
 # The Alembic revision this code expects; tests check it is the migrations' head.
 SCHEMA_REVISION = "0004"
 
+
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 

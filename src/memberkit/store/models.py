@@ -326,6 +326,7 @@ class OutboxDelivery(Base):
     __table_args__ = (
         CheckConstraint("state IN ('pending', 'delivered', 'dead')", name="state_is_known"),
         Index("ix_outbox_deliveries_sink_state_next", "sink", "state", "next_attempt_at"),
+        Index("ix_outbox_deliveries_sink_member_event", "sink", "member_id", "event_id"),
     )
 
     event_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), primary_key=True)
@@ -335,6 +336,8 @@ class OutboxDelivery(Base):
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The event's member (copied when queued): per-member order is kept by index (0005).
+    member_id: Mapped[int | None] = mapped_column(BigId)
 
 
 class JobLock(Base):
@@ -452,3 +455,96 @@ class WebJob(Base):
 # Member search in the web admin (issue 11): case-insensitive name prefixes.
 Index("ix_members_last_name_lower", func.lower(Member.last_name))
 Index("ix_members_first_name_lower", func.lower(Member.first_name))
+
+
+class Import(Base):
+    """One bulk import file (issue 10): its kind, stored files, options, status and counts.
+
+    ``status`` is ``validating``, ``invalid``, ``ready``, ``running``, ``completed``
+    or ``reverted`` (``interrupted`` is shown for a ``running`` import whose process
+    is gone; it is never stored). ``batch_id`` is the batch its entries, tier
+    changes, profile changes and events carry. ``runs`` is a JSON list of
+    ``[position, started_at]``: where each apply (the first, then each resume)
+    began, which dates the rows of the results file.
+    """
+
+    __tablename__ = "imports"
+    __table_args__ = (Index("ix_imports_content_hash_kind", "content_hash", "kind"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    original_name: Mapped[str] = mapped_column(String(500))
+    folder: Mapped[str] = mapped_column(Text)
+    original_file: Mapped[str] = mapped_column(Text)
+    error_file: Mapped[str | None] = mapped_column(Text)
+    results_file: Mapped[str | None] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    options: Mapped[str] = mapped_column(Text, default="{}")
+    status: Mapped[str] = mapped_column(String(20))
+    total_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    valid_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    applied_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    succeeded: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_failures: Mapped[str] = mapped_column(Text, default="[]")
+    actor: Mapped[str] = mapped_column(String(200))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"))
+    runs: Mapped[str] = mapped_column(Text, default="[]")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    undone_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    undo_summary: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ImportFailure(Base):
+    """A row of an import that failed when applied (unknown member, insufficient points...).
+
+    Written in the same transaction as the chunk it belongs to, so a resumed
+    import knows every failure before its checkpoint.
+    """
+
+    __tablename__ = "import_failures"
+
+    import_id: Mapped[int] = mapped_column(ForeignKey("imports.id"), primary_key=True)
+    row_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class OutboxSink(Base):
+    """How far each sink's deliveries have been queued: every event with an id up to
+    ``enqueued_through`` has its ``outbox_deliveries`` row (or was not for this sink)."""
+
+    __tablename__ = "outbox_sinks"
+
+    sink: Mapped[str] = mapped_column(String(40), primary_key=True)
+    enqueued_through: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ExpiryNotice(Base):
+    """A ``points/expiring`` reminder written for one lot ``days`` before it expires (once)."""
+
+    __tablename__ = "expiry_notices"
+
+    lot_entry_id: Mapped[int] = mapped_column(ForeignKey("lots.entry_id"), primary_key=True)
+    days: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    notified_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class BirthdayAward(Base):
+    """The birthday points a member got in one year (at most one row a member a year)."""
+
+    __tablename__ = "birthday_awards"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    awarded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+# The dashboard's points-per-day chart reads the last 90 days of entries.
+Index("ix_ledger_entries_effective_at", LedgerEntry.effective_at)

@@ -17,8 +17,8 @@ fails on a route that names none, other than /login, /healthz and /static).
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
@@ -123,9 +123,7 @@ async def current_user(request: Request) -> CurrentUser:
         user = user_service.get_user(db, session.user_id)
         if user is None or user.disabled:
             raise LoginRequired
-        if request.method not in SAFE_METHODS and not await _csrf_ok(
-            request, session.csrf_token
-        ):
+        if request.method not in SAFE_METHODS and not await _csrf_ok(request, session.csrf_token):
             raise Forbidden("the form's CSRF token is missing or wrong; reload the page and retry")
         found = CurrentUser(user, "session", csrf_token=session.csrf_token)
     request.state.current_user = found

@@ -26,7 +26,7 @@ from memberkit.errors import ConfigError
 from memberkit.secrets import register_secret
 
 COOKIE_NAME = "memberkit_session"
-SECRET_KEY_ENV = "MEMBERKIT_SECRET_KEY"
+SECRET_KEY_ENV = "MEMBERKIT_SECRET_KEY"  # noqa: S105 - the variable's name
 _MIN_KEY_LENGTH = 32
 
 

@@ -1,7 +1,7 @@
 """web admin: users, api_tokens, audit_log, login_attempts, web_jobs
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0005
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
@@ -99,10 +99,12 @@ def upgrade() -> None:
     # Member search (issue 11): name prefixes; email_key and shopify_id are unique already.
     op.create_index("ix_members_last_name_lower", "members", [sa.text("lower(last_name)")])
     op.create_index("ix_members_first_name_lower", "members", [sa.text("lower(first_name)")])
+    op.create_index("ix_ledger_entries_effective_at", "ledger_entries", ["effective_at"])
 
 
 def downgrade() -> None:
     """Revert this revision."""
+    op.drop_index("ix_ledger_entries_effective_at", table_name="ledger_entries")
     op.drop_index("ix_members_first_name_lower", table_name="members")
     op.drop_index("ix_members_last_name_lower", table_name="members")
     for table in ("web_jobs", "login_attempts", "audit_log", "api_tokens", "users"):
