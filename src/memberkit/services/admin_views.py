@@ -19,7 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from memberkit.clock import utcnow
 from memberkit.store.database import Database
-from memberkit.store.models import Import, LedgerEntry, Lot, Member, RewardsRun, Tier
+from memberkit.store.models import Batch, Import, LedgerEntry, Lot, Member, RewardsRun, Tier
 
 PAGE_SIZE = 50
 # The highest code point: "abc" <= x < "abc\U0010ffff" is the prefix range of "abc".
@@ -257,3 +257,11 @@ def dashboard(db: Database, *, days: int = 90, now: dt.datetime | None = None) -
         for d in (start_day + dt.timedelta(days=i) for i in range(days))
     ]
     return Dashboard(members, outstanding, expiring, running, last_run, series)
+
+
+def batch_position(db: Database, batch_id: int | None) -> int:
+    """How many rows a batch (an import's) has committed so far: its live progress."""
+    if batch_id is None:
+        return 0
+    with db.read() as session:
+        return int(session.scalar(select(Batch.position).where(Batch.id == batch_id)) or 0)

@@ -137,7 +137,11 @@ def import_status(request: Request, caller: Viewer, import_id: int) -> Json:
     db = app_db(request)
     job = jobs.latest_for_import(db, import_id)
     record = import_service.get_import(db, import_id)
-    return {**record.to_json(), "job": job.to_json() if job else None}
+    return {
+        **record.to_json(),
+        "position": admin_views.batch_position(db, record.batch_id),
+        "job": job.to_json() if job else None,
+    }
 
 
 @router.post("/imports/{import_id}/apply", status_code=202)

@@ -19,7 +19,7 @@ from starlette.datastructures import UploadFile
 from memberkit.config import Settings
 from memberkit.errors import InvalidValueError, MemberkitError, NotFoundError
 from memberkit.services import imports as import_service
-from memberkit.services import jobs
+from memberkit.services import admin_views, jobs
 from memberkit.services.imports import IMPORT_KINDS, ImportOptions, ImportRecord
 from memberkit.store.database import Database
 from memberkit.web.deps import Operator, Viewer, app_db, app_settings
@@ -133,6 +133,7 @@ def _page_context(request: Request, record: ImportRecord) -> dict[str, Any]:
         "record": record,
         "job": jobs.latest_for_import(db, record.id),
         "busy": busy_reason(db),
+        "position": admin_views.batch_position(db, record.batch_id),
     }
 
 
