@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func, insert, select
 from tests.web.server import LiveServer, make_server, memberkit
 
+from memberkit.clock import utcnow
 from memberkit.services.ledger import points as ledger
 from memberkit.services.ledger.members import create_member
-from memberkit.clock import utcnow
 from memberkit.store.database import open_database
 from memberkit.store.models import Member
 

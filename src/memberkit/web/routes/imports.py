@@ -18,8 +18,8 @@ from starlette.datastructures import UploadFile
 
 from memberkit.config import Settings
 from memberkit.errors import InvalidValueError, MemberkitError, NotFoundError
-from memberkit.services import imports as import_service
 from memberkit.services import admin_views, jobs
+from memberkit.services import imports as import_service
 from memberkit.services.imports import IMPORT_KINDS, ImportOptions, ImportRecord
 from memberkit.store.database import Database
 from memberkit.web.deps import Operator, Viewer, app_db, app_settings
