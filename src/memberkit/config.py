@@ -140,6 +140,26 @@ class TiersSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    # `memberkit serve` defaults (its --host and --port flags override them).
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # A signed-in session ends this many hours after sign-in.
+    session_hours: int = 12
+    # Mark the session cookie Secure even over plain http (behind a TLS proxy).
+    secure_cookies: bool = False
+    # Largest upload accepted (an import file), in megabytes.
+    max_upload_mb: int = 200
+    # Where the session-signing key is generated once (0600) when MEMBERKIT_SECRET_KEY is unset.
+    secret_key_file: Path = Path("config/web_secret.key")
+    # Failed sign-ins per account and per address within login_window_minutes before a 429.
+    login_max_failures: int = 5
+    login_window_minutes: int = 15
+    # How often the worker inside `serve` looks for queued work, in seconds.
+    worker_poll_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
 class ImportsSettings:
     # One folder per import (original, error and results files); relative to the config.
     storage_directory: Path = Path("imports")
@@ -234,6 +254,7 @@ class Settings:
     fields: FieldsSettings = field(default_factory=FieldsSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     tiers: TiersSettings = field(default_factory=TiersSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     imports: ImportsSettings = field(default_factory=ImportsSettings)
     shopify: ShopifySettings = field(default_factory=ShopifySettings)
     events: EventsSettings = field(default_factory=EventsSettings)
@@ -382,6 +403,11 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "klaviyo_upload.job_timeout_seconds": _check_range(1),
     "klaviyo_upload.poll_interval_seconds": _check_range(0),
     "tiers.window_days": _check_range(1),
+    "web.port": _check_range(1, 65535),
+    "web.session_hours": _check_range(1, 24 * 90),
+    "web.max_upload_mb": _check_range(1, 10_000),
+    "web.login_max_failures": _check_range(1, 1000),
+    "web.login_window_minutes": _check_range(1, 24 * 60),
     "imports.description_max_length": _check_range(1, 100_000),
     "imports.chunk_size": _check_range(1, 100_000),
     "imports.xlsx_reader": lambda v: (

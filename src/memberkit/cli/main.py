@@ -24,9 +24,11 @@ from memberkit.cli import members as members_cli
 from memberkit.cli import points as points_cli
 from memberkit.cli import shopify as shopify_cli
 from memberkit.cli import tiers as tiers_cli
+from memberkit.cli import users as users_cli
 from memberkit.cli.common import stderr
 from memberkit.cli.errors import exit_code_for, hint_for
 from memberkit.cli.output import printable
+from memberkit.cli.serve import serve as serve_command
 from memberkit.errors import MemberkitError
 from memberkit.secrets import redact
 
@@ -100,6 +102,8 @@ app.add_typer(members_cli.app, name="members")
 app.add_typer(customers_cli.app, name="customers")
 app.add_typer(events_cli.app, name="events")
 app.add_typer(shopify_cli.app, name="shopify")
+app.add_typer(users_cli.app, name="users")
+app.command("serve")(serve_command)
 app.add_typer(imports_cli.app, name="import")
 
 

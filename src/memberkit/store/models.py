@@ -39,6 +39,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    func,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -359,6 +360,103 @@ class JobLock(Base):
     stale_after_seconds: Mapped[int] = mapped_column(Integer)
 
 
+class User(Base):
+    """A person who signs in to the web admin: email, role, Argon2 password hash."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('viewer', 'operator', 'admin')", name="role_is_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    # email.strip().lower(): the unique sign-in name.
+    email_key: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(300))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiToken(Base):
+    """A personal API token: only the SHA-256 of the token is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    """One change made through the admin or the users CLI: who, what, to what. Never updated."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(60))
+    target: Mapped[str | None] = mapped_column(String(500))
+    details: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class LoginAttempt(Base):
+    """One failed sign-in, by account and by address: what the rate limit counts."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_email_key_at", "email_key", "at"),
+        Index("ix_login_attempts_address_at", "address", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    email_key: Mapped[str] = mapped_column(String(320))
+    address: Mapped[str] = mapped_column(String(100))
+
+
+class WebJob(Base):
+    """Long work asked for in the web (apply or undo an import, a rewards run).
+
+    The serve process's worker takes ``queued`` rows, marks them ``running``
+    with a heartbeat, and ends them ``done`` or ``failed``. A ``running`` row
+    whose heartbeat stopped belongs to a worker that died: the next worker
+    takes it over and resumes the work.
+    """
+
+    __tablename__ = "web_jobs"
+    __table_args__ = (Index("ix_web_jobs_state_id", "state", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(20), default="queued")
+    params: Mapped[str] = mapped_column(Text, default="{}")
+    import_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    worker: Mapped[str | None] = mapped_column(String(300))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(BigInteger, default=0)
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
+    result: Mapped[str] = mapped_column(Text, default="{}")
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+# Member search in the web admin (issue 11): case-insensitive name prefixes.
+Index("ix_members_last_name_lower", func.lower(Member.last_name))
+Index("ix_members_first_name_lower", func.lower(Member.first_name))
+
+
 class Import(Base):
     """One bulk import file (issue 10): its kind, stored files, options, status and counts.
 
@@ -446,3 +544,7 @@ class BirthdayAward(Base):
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
     awarded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+# The dashboard's points-per-day chart reads the last 90 days of entries.
+Index("ix_ledger_entries_effective_at", LedgerEntry.effective_at)
