@@ -32,7 +32,17 @@ from memberkit.errors import InvalidValueError, MemberkitError, UsageError
 EntryKind = Literal["credit", "debit", "expiry", "reversal"]
 ENTRY_KINDS: tuple[EntryKind, ...] = ("credit", "debit", "expiry", "reversal")
 
-Source = Literal["import", "api", "manual", "tier_reward", "birthday", "expiry", "reversal"]
+Source = Literal[
+    "import",
+    "api",
+    "manual",
+    "tier_reward",
+    "birthday",
+    "expiry",
+    "reversal",
+    "order",
+    "redemption",
+]
 SOURCES: tuple[Source, ...] = (
     "import",
     "api",
@@ -41,6 +51,9 @@ SOURCES: tuple[Source, ...] = (
     "birthday",
     "expiry",
     "reversal",
+    # Points earned from orders (and taken back on refunds), and spent on rewards.
+    "order",
+    "redemption",
 )
 
 UTC = dt.UTC

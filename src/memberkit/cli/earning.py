@@ -1,0 +1,133 @@
+"""``memberkit points earn FILE`` and ``points release``, ``points pending``: earning from orders.
+
+Registered in the ``points`` group by ``cli.points`` (one line each).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from memberkit.cli.common import ConfigOption, JsonOption, cli_actor, print_json, stderr, stdout
+from memberkit.cli.db import open_store
+from memberkit.config import Settings
+from memberkit.domain.ledger import parse_as_of
+from memberkit.errors import EXIT_PARTIAL
+from memberkit.services.earning.balance import earning_balance
+from memberkit.services.earning.export import ExportEarningResult, earn_from_export
+from memberkit.services.earning.release import release_due
+
+_SHOWN_REJECTS = 10
+
+
+def store_currency(settings: Settings) -> str:
+    """The store's currency (``shopify.currency``): orders in others earn nothing."""
+    # TODO(merge): settings.shopify.currency once the [shopify] section is on main.
+    shopify = getattr(settings, "shopify", None)
+    return str(getattr(shopify, "currency", "GBP"))
+
+
+def earn(
+    file: Annotated[
+        Path, typer.Argument(help="Shopify's orders export (CSV, Orders > Export).", dir_okay=False)
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would be earned; write nothing.")
+    ] = False,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Earn points from an orders export; each order earns once (re-running adds nothing)."""
+    settings, db = open_store(config)
+    result = earn_from_export(
+        db,
+        path=file,
+        earning=settings.earning,
+        currency=store_currency(settings),
+        zone=settings.processing.zone,
+        actor=cli_actor(),
+        output_dir=settings.output.directory,
+        encoding=settings.input.encoding,
+        dry_run=dry_run,
+    )
+    if as_json:
+        print_json(result.to_json())
+    else:
+        stdout.print(_summary_line(result), markup=False)
+    for row, reason in result.rejects[:_SHOWN_REJECTS]:
+        stderr.print(f"Warning: row {row}: {reason}", markup=False)
+    if len(result.rejects) > _SHOWN_REJECTS:
+        stderr.print(
+            f"Warning: {len(result.rejects) - _SHOWN_REJECTS:,} more orders rejected", markup=False
+        )
+    if result.rejects_file:
+        stderr.print(
+            f"Warning: rejected orders, as read, with a Failure Reason: {result.rejects_file}",
+            markup=False,
+        )
+    if result.rejects:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _summary_line(result: ExportEarningResult) -> str:
+    s = result.summary
+    skipped = sum(s.skipped.values())
+    why = ", ".join(f"{reason} {count:,}" for reason, count in sorted(s.skipped.items()))
+    prefix = "dry run, nothing written: " if result.dry_run else ""
+    released = (
+        f"; released {result.points_released_before:,} pending points of "
+        f"{result.released_before:,} earlier orders first"
+        if result.released_before
+        else ""
+    )
+    return (
+        f"{prefix}{s.orders:,} orders ({result.rows:,} rows): {s.earned:,} earned "
+        f"({s.points_earned:,} points, {s.points_released:,} of them available now), "
+        f"{s.already_earned:,} already earned, {skipped:,} skipped"
+        f"{f' ({why})' if why else ''}, {s.reversed:,} reversed "
+        f"({s.points_taken:,} points taken back), {s.rejected:,} rejected{released}."
+    )
+
+
+def release(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Make pending points available whose pending period has ended (the daily schedule does)."""
+    settings, db = open_store(config)
+    result = release_due(db, actor=cli_actor(), zone=settings.processing.zone)
+    if as_json:
+        print_json(result.__dict__)
+        return
+    stdout.print(f"released {result.points:,} points of {result.orders:,} orders")
+
+
+def pending(
+    member: Annotated[str, typer.Argument(help="Email (any case) or Shopify customer id.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            metavar="T",
+            help="A date (end of that day) or date-time (processing.timezone unless it "
+            "has an offset).",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A member's points available to spend and pending (earned, not yet released)."""
+    settings, db = open_store(config)
+    moment = parse_as_of(as_of, settings.processing.zone) if as_of is not None else None
+    member_id, balance = earning_balance(db, member=member, as_of=moment)
+    if as_json:
+        print_json(
+            {
+                "member_id": member_id,
+                "available": balance.available,
+                "pending": balance.pending,
+                "as_of": moment.isoformat() if moment else None,
+            }
+        )
+        return
+    stdout.print(f"available {balance.available:,}, pending {balance.pending:,}")

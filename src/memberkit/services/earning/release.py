@@ -1,0 +1,128 @@
+"""Releasing pending points: orders whose ``available_from`` has passed are credited.
+
+Idempotent: a row is released once (its ``state`` moves to ``released`` in
+the same transaction as the credit, whose key ``order:NAME:earn`` is unique
+too), so running the release twice, or from two places, credits nothing more.
+The credit takes effect at ``available_from`` (so an as-of balance shows the
+points available from that instant); orders whose points were all taken back
+before the release are marked released without a credit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Table, select
+
+from memberkit.domain.earning import earn_key
+from memberkit.store.bulk import update_rows
+from memberkit.store.database import Database
+from memberkit.store.ledger_book import NewEntry
+from memberkit.store.models import OrderEarning
+from memberkit.store.unit_of_work import UnitOfWork, unit_of_work
+
+RELEASE_ACTOR = "system:earning"
+"""The actor of releases run by the schedule: releasing is the rule, not a person's act."""
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    """What a release run did."""
+
+    orders: int
+    points: int
+
+
+def release_rows(work: UnitOfWork, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
+    """Credit ``rows`` (``order_earnings`` rows as dicts, pending and due); (orders, points).
+
+    The rows' ledger credits are flushed before the rows are marked, so each
+    row names its credit entry.
+    """
+    book = work.book
+    creditable = [r for r in rows if _points(r) > 0]
+    book.load(sorted({int(r["member_id"]) for r in creditable}), all_lots=False)
+    book.reserve_entry_ids(len(creditable))
+    changes: list[dict[str, Any]] = []
+    points = 0
+    for row in rows:
+        amount = _points(row)
+        entry_id = None
+        if amount > 0:
+            name = row["order_name"]
+            effective = min(row["available_from"], work.now)
+            meta = NewEntry(
+                source="order",
+                source_ref=name,
+                public_note=f"{amount} points for order {name}",
+                key=earn_key(name),
+                effective_at=effective,
+            )
+            entry = book.credit(
+                book.members[int(row["member_id"])], amount, expires_on=None, meta=meta
+            )
+            entry_id = int(entry["id"])
+            points += amount
+        row["state"] = "released"
+        row["credit_entry_id"] = entry_id
+        row["released_at"] = work.now
+        changes.append(
+            {
+                "id": row["id"],
+                "state": "released",
+                "credit_entry_id": entry_id,
+                "released_at": work.now,
+                "updated_at": work.now,
+            }
+        )
+    work.flush()
+    table = OrderEarning.__table__
+    assert isinstance(table, Table)
+    update_rows(work.session, table, "id", changes)
+    return len(rows), points
+
+
+def _points(row: dict[str, Any]) -> int:
+    return int(row["base_points"]) + int(row["bonus_points"]) - int(row["points_taken"])
+
+
+def release_due(
+    db: Database | None = None,
+    *,
+    uow: UnitOfWork | None = None,
+    actor: str = RELEASE_ACTOR,
+    zone: ZoneInfo | None = None,
+    now: dt.datetime | None = None,
+    chunk_size: int = 5000,
+) -> ReleaseResult:
+    """Release every pending order whose ``available_from`` is at or before now.
+
+    Called alone, each chunk commits on its own; running it again (or while
+    another release runs) releases nothing twice.
+    """
+    orders = points = 0
+    with unit_of_work(uow, db, actor=actor, zone=zone, now=now) as work:
+        while True:
+            query = (
+                select(OrderEarning.__table__)
+                .where(OrderEarning.state == "pending", OrderEarning.available_from <= work.now)
+                .order_by(OrderEarning.id)
+                .limit(chunk_size)
+            )
+            if work.db.is_postgresql:
+                query = query.with_for_update(skip_locked=True)
+            rows = [dict(r) for r in work.session.execute(query).mappings()]
+            if not rows:
+                break
+            done, credited = release_rows(work, rows)
+            orders += done
+            points += credited
+            if uow is None:
+                work.commit()
+            if len(rows) < chunk_size:
+                break
+    return ReleaseResult(orders, points)
