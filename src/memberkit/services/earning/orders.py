@@ -197,15 +197,12 @@ def apply_orders(
         assert isinstance(table, Table)
         insert_rows(session, table, new_rows)
         # Ids for the release (which updates the rows it credits).
-        ids = dict(
-            session.execute(
-                select(OrderEarning.order_name, OrderEarning.id).where(
-                    among(
-                        OrderEarning.order_name, [r["order_name"] for r in new_rows], postgresql=pg
-                    )
-                )
-            ).tuples()
-        )
+        ids: dict[str, int] = {}
+        for part in chunked([r["order_name"] for r in new_rows]):
+            query = select(OrderEarning.order_name, OrderEarning.id).where(
+                among(OrderEarning.order_name, part, postgresql=pg)
+            )
+            ids.update((str(name), int(row_id)) for name, row_id in session.execute(query))
         for row in new_rows:
             row["id"] = ids[row["order_name"]]
     changed = [
