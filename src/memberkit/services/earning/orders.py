@@ -199,10 +199,10 @@ def apply_orders(
         # Ids for the release (which updates the rows it credits).
         ids: dict[str, int] = {}
         for part in chunked([r["order_name"] for r in new_rows]):
-            query = select(OrderEarning.order_name, OrderEarning.id).where(
+            id_query = select(OrderEarning.order_name, OrderEarning.id).where(
                 among(OrderEarning.order_name, part, postgresql=pg)
             )
-            ids.update((str(name), int(row_id)) for name, row_id in session.execute(query))
+            ids.update((str(name), int(row_id)) for name, row_id in session.execute(id_query))
         for row in new_rows:
             row["id"] = ids[row["order_name"]]
     changed = [
