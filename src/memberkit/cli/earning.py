@@ -131,3 +131,27 @@ def pending(
         )
         return
     stdout.print(f"available {balance.available:,}, pending {balance.pending:,}")
+
+
+def apply_webhooks(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Apply queued Shopify order webhooks (orders/paid, refunds/create, orders/cancelled)."""
+    from memberkit.services.earning.webhooks import apply_queued
+
+    settings, db = open_store(config)
+    result = apply_queued(
+        db,
+        earning=settings.earning,
+        currency=store_currency(settings),
+        zone=settings.processing.zone,
+        actor=cli_actor(),
+    )
+    if as_json:
+        print_json(result.to_json())
+        return
+    s = result.summary
+    stdout.print(
+        f"applied {result.applied:,} webhooks ({result.waiting:,} refunds wait for their "
+        f"order): {s.earned:,} orders earned {s.points_earned:,} points, {s.reversed:,} "
+        f"reversed ({s.points_taken:,} points taken back), {s.rejected:,} rejected",
+        markup=False,
+    )

@@ -319,3 +319,4 @@ def expire(
 app.command("earn")(earning.earn)
 app.command("release")(earning.release)
 app.command("pending")(earning.pending)
+app.command("apply-webhooks")(earning.apply_webhooks)

@@ -110,6 +110,8 @@ class Order:
     cancelled_at: dt.datetime | None = None
     tags: tuple[str, ...] = ()
     discount_codes: tuple[str, ...] = ()
+    # Shopify's order id when the source gives it (webhooks, the export's "Id").
+    shopify_id: str | None = None
 
     @property
     def earns(self) -> bool:

@@ -31,7 +31,7 @@ SETTING = "orders file"
 ZERO = Decimal(0)
 
 _REQUIRED = ("Name", "Email", "Financial Status", "Subtotal", "Created at")
-_OPTIONAL = ("Currency", "Refunded Amount", "Cancelled at", "Tags", "Discount Code")
+_OPTIONAL = ("Currency", "Refunded Amount", "Cancelled at", "Tags", "Discount Code", "Id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,7 @@ class OrdersLayout:
     cancelled_at: int | None
     tags: int | None
     discount_code: int | None
+    order_id: int | None = None
 
     @property
     def width(self) -> int:
@@ -62,6 +63,7 @@ class OrdersLayout:
             self.cancelled_at,
             self.tags,
             self.discount_code,
+            self.order_id,
         )
         return max(p for p in positions if p is not None) + 1
 
@@ -116,6 +118,7 @@ def orders_layout(source: CsvSource) -> OrdersLayout:
         cancelled_at=found["Cancelled at"],
         tags=found["Tags"],
         discount_code=found["Discount Code"],
+        order_id=found["Id"],
     )
 
 
@@ -203,5 +206,6 @@ def _order(
         cancelled_at=cancelled_at,
         tags=tags,
         discount_codes=tuple(split_codes(cell(layout.discount_code))),
+        shopify_id=cell(layout.order_id) or None,
     )
     return OrderRow(order, number, cells, rows)

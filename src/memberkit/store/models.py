@@ -380,6 +380,8 @@ class OrderEarning(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     order_name: Mapped[str] = mapped_column(String(200), unique=True)
+    # Shopify's order id, when known (webhooks; the export's "Id" column): refunds name it.
+    shopify_order_id: Mapped[str | None] = mapped_column(String(32), index=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     ordered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     subtotal: Mapped[Decimal] = mapped_column(Numeric(14, 2))

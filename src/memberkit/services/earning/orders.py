@@ -140,6 +140,21 @@ def apply_orders(
     take_backs: list[tuple[_Known, int]] = []
     for position, order in enumerate(orders):
         summary.orders += 1
+        seen = known.get(order.name)
+        if seen is not None:
+            # A known order is matched by its name alone: its member and currency were
+            # checked when it earned (the customer may have changed email since).
+            due = _take_back(seen.row, order)
+            if due > 0:
+                take_backs.append((seen, due))
+                summary.reversed += 1
+                summary.points_taken += due
+            elif not seen.new:
+                summary.already_earned += 1
+            if order.shopify_id and not seen.row.get("shopify_order_id"):
+                seen.row["shopify_order_id"] = order.shopify_id
+                seen.changed = True
+            continue
         if order.currency and order.currency != currency.upper():
             summary.rejected += 1
             rejections.append(
@@ -162,16 +177,6 @@ def apply_orders(
             )
             continue
         member_id, tier_name = member
-        seen = known.get(order.name)
-        if seen is not None:
-            due = _take_back(seen.row, order)
-            if due > 0:
-                take_backs.append((seen, due))
-                summary.reversed += 1
-                summary.points_taken += due
-            elif not seen.new:
-                summary.already_earned += 1
-            continue
         verdict = evaluate_order(
             order, rules, tier=tier_name, first_order=member_id not in has_orders
         )
@@ -211,6 +216,7 @@ def apply_orders(
             "refunded": k.row["refunded"],
             "cancelled": k.row["cancelled"],
             "points_taken": k.row["points_taken"],
+            "shopify_order_id": k.row.get("shopify_order_id"),
             "updated_at": work.now,
         }
         for k in known.values()
@@ -233,6 +239,7 @@ def _new_row(
 ) -> dict[str, Any]:
     return {
         "order_name": order.name,
+        "shopify_order_id": order.shopify_id,
         "member_id": member_id,
         "ordered_at": order.created_at.astimezone(dt.UTC),
         "subtotal": order.subtotal,

@@ -43,6 +43,7 @@ def upgrade() -> None:
         "order_earnings",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("order_name", sa.String(length=200), nullable=False),
+        sa.Column("shopify_order_id", sa.String(length=32), nullable=True),
         sa.Column(
             "member_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
@@ -90,6 +91,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_order_earnings_batch_id"), ["batch_id"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_order_earnings_member_id"), ["member_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_order_earnings_shopify_order_id"), ["shopify_order_id"], unique=False
         )
         batch_op.create_index(
             "ix_order_earnings_state_available_from", ["state", "available_from"], unique=False
@@ -156,6 +160,7 @@ def downgrade() -> None:
     with op.batch_alter_table("order_earnings", schema=None) as batch_op:
         batch_op.drop_index("ix_order_earnings_state_available_from")
         batch_op.drop_index(batch_op.f("ix_order_earnings_member_id"))
+        batch_op.drop_index(batch_op.f("ix_order_earnings_shopify_order_id"))
         batch_op.drop_index(batch_op.f("ix_order_earnings_batch_id"))
 
     op.drop_table("order_earnings")
