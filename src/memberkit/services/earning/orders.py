@@ -40,7 +40,7 @@ from memberkit.domain.earning import (
     take_back_key,
 )
 from memberkit.domain.members import email_key
-from memberkit.services.earning.release import release_rows
+from memberkit.services.earning.release import credit_rows
 from memberkit.store.bulk import among, chunked, insert_rows, update_rows
 from memberkit.store.ledger_book import NewEntry
 from memberkit.store.models import Member, OrderEarning, Tier
@@ -195,21 +195,16 @@ def apply_orders(
         return rejections
 
     _post_take_backs(work, take_backs)
+    # Orders whose pending period is already over (old orders, pending_days = 0) are
+    # credited now and stored as released: one write per order.
+    due_rows = [k.row for k in known.values() if k.new and k.row["available_from"] <= work.now]
+    if due_rows:
+        summary.released += len(due_rows)
+        summary.points_released += credit_rows(work, due_rows)
     work.flush()
-    new_rows = [k.row for k in known.values() if k.new]
-    if new_rows:
-        table = OrderEarning.__table__
-        assert isinstance(table, Table)
-        insert_rows(session, table, new_rows)
-        # Ids for the release (which updates the rows it credits).
-        ids: dict[str, int] = {}
-        for part in chunked([r["order_name"] for r in new_rows]):
-            id_query = select(OrderEarning.order_name, OrderEarning.id).where(
-                among(OrderEarning.order_name, part, postgresql=pg)
-            )
-            ids.update((str(name), int(row_id)) for name, row_id in session.execute(id_query))
-        for row in new_rows:
-            row["id"] = ids[row["order_name"]]
+    table = OrderEarning.__table__
+    assert isinstance(table, Table)
+    insert_rows(session, table, [k.row for k in known.values() if k.new])
     changed = [
         {
             "id": k.row["id"],
@@ -223,14 +218,7 @@ def apply_orders(
         if k.changed and not k.new
     ]
     if changed:
-        table = OrderEarning.__table__
-        assert isinstance(table, Table)
         update_rows(session, table, "id", changed)
-    due_rows = [k.row for k in known.values() if k.new and k.row["available_from"] <= work.now]
-    if due_rows:
-        released, points = release_rows(work, due_rows)
-        summary.released += released
-        summary.points_released += points
     return rejections
 
 

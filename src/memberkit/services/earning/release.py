@@ -37,51 +37,55 @@ class ReleaseResult:
     points: int
 
 
-def release_rows(work: UnitOfWork, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
-    """Credit ``rows`` (``order_earnings`` rows as dicts, pending and due); (orders, points).
+def credit_rows(work: UnitOfWork, rows: Sequence[dict[str, Any]]) -> int:
+    """Post the credits of ``rows`` (due ``order_earnings`` rows as dicts); mark them released.
 
-    The rows' ledger credits are flushed before the rows are marked, so each
-    row names its credit entry.
+    The rows are changed in place (``state``, ``credit_entry_id``, ``released_at``);
+    the caller writes them after the book is flushed, so each names its credit entry.
+    Returns the points credited.
     """
     book = work.book
     creditable = [r for r in rows if _points(r) > 0]
     book.load(sorted({int(r["member_id"]) for r in creditable}), all_lots=False)
     book.reserve_entry_ids(len(creditable))
-    changes: list[dict[str, Any]] = []
     points = 0
     for row in rows:
         amount = _points(row)
         entry_id = None
         if amount > 0:
             name = row["order_name"]
-            effective = min(row["available_from"], work.now)
             meta = NewEntry(
                 source="order",
                 source_ref=name,
                 public_note=f"{amount} points for order {name}",
                 key=earn_key(name),
-                effective_at=effective,
+                effective_at=min(row["available_from"], work.now),
             )
-            entry = book.credit(
-                book.members[int(row["member_id"])], amount, expires_on=None, meta=meta
-            )
-            entry_id = int(entry["id"])
+            state = book.members[int(row["member_id"])]
+            entry_id = int(book.credit(state, amount, expires_on=None, meta=meta)["id"])
             points += amount
         row["state"] = "released"
         row["credit_entry_id"] = entry_id
         row["released_at"] = work.now
-        changes.append(
-            {
-                "id": row["id"],
-                "state": "released",
-                "credit_entry_id": entry_id,
-                "released_at": work.now,
-                "updated_at": work.now,
-            }
-        )
+    return points
+
+
+def release_rows(work: UnitOfWork, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
+    """Credit stored ``rows`` and mark them released in the database; (orders, points)."""
+    points = credit_rows(work, rows)
     work.flush()
     table = OrderEarning.__table__
     assert isinstance(table, Table)
+    changes = [
+        {
+            "id": row["id"],
+            "state": "released",
+            "credit_entry_id": row["credit_entry_id"],
+            "released_at": work.now,
+            "updated_at": work.now,
+        }
+        for row in rows
+    ]
     update_rows(work.session, table, "id", changes)
     return len(rows), points
 
