@@ -139,6 +139,18 @@ class TiersSettings:
 
 
 @dataclass(frozen=True)
+class ImportsSettings:
+    # One folder per import (original, error and results files); relative to the config.
+    storage_directory: Path = Path("imports")
+    # The longest Transaction Description a points import row may carry.
+    description_max_length: int = 255
+    # Rows per transaction when an import is applied (each chunk commits with its checkpoint).
+    chunk_size: int = 10000
+    # The XLSX reader: "calamine" (fast, Rust) or "openpyxl" (read-only mode).
+    xlsx_reader: str = "calamine"
+
+
+@dataclass(frozen=True)
 class EarningSettings:
     """How orders earn points (see ``domain.earning``)."""
 
@@ -196,6 +208,7 @@ class Settings:
     tiers: TiersSettings = field(default_factory=TiersSettings)
     earning: EarningSettings = field(default_factory=EarningSettings)
     rewards: RewardsSettings = field(default_factory=RewardsSettings)
+    imports: ImportsSettings = field(default_factory=ImportsSettings)
     # Where the settings came from: the config file (None when there was none)
     # and the folder relative paths resolve against.
     config_path: Path | None = None
@@ -268,6 +281,11 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "tiers.window_days": _check_range(1),
     "earning.first_order_bonus": _check_range(0, 1_000_000_000),
     "earning.pending_days": _check_range(0, 3650),
+    "imports.description_max_length": _check_range(1, 100_000),
+    "imports.chunk_size": _check_range(1, 100_000),
+    "imports.xlsx_reader": lambda v: (
+        None if v in ("calamine", "openpyxl") else f"must be 'calamine' or 'openpyxl', got {v!r}"
+    ),
 }
 
 

@@ -17,6 +17,7 @@ from memberkit import __version__
 from memberkit.cli import customers as customers_cli
 from memberkit.cli import db as db_cli
 from memberkit.cli import events as events_cli
+from memberkit.cli import imports as imports_cli
 from memberkit.cli import init_cmd, klaviyo, rewards
 from memberkit.cli import members as members_cli
 from memberkit.cli import points as points_cli
@@ -95,6 +96,7 @@ app.add_typer(tiers_cli.app, name="tiers")
 app.add_typer(members_cli.app, name="members")
 app.add_typer(customers_cli.app, name="customers")
 app.add_typer(events_cli.app, name="events")
+app.add_typer(imports_cli.app, name="import")
 
 
 def main() -> None:

@@ -42,6 +42,7 @@ Source = Literal[
     "reversal",
     "order",
     "redemption",
+    "point_import",
 ]
 SOURCES: tuple[Source, ...] = (
     "import",
@@ -54,6 +55,8 @@ SOURCES: tuple[Source, ...] = (
     # Points earned from orders (and taken back on refunds), and spent on rewards.
     "order",
     "redemption",
+    # Entries of a bulk import file (``memberkit import run``, issue 10).
+    "point_import",
 )
 
 UTC = dt.UTC

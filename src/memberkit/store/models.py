@@ -459,3 +459,59 @@ class ShopifyWebhook(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     applied_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     result: Mapped[str | None] = mapped_column(Text)
+
+
+class Import(Base):
+    """One bulk import file (issue 10): its kind, stored files, options, status and counts.
+
+    ``status`` is ``validating``, ``invalid``, ``ready``, ``running``, ``completed``
+    or ``reverted`` (``interrupted`` is shown for a ``running`` import whose process
+    is gone; it is never stored). ``batch_id`` is the batch its entries, tier
+    changes, profile changes and events carry. ``runs`` is a JSON list of
+    ``[position, started_at]``: where each apply (the first, then each resume)
+    began, which dates the rows of the results file.
+    """
+
+    __tablename__ = "imports"
+    __table_args__ = (Index("ix_imports_content_hash_kind", "content_hash", "kind"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    original_name: Mapped[str] = mapped_column(String(500))
+    folder: Mapped[str] = mapped_column(Text)
+    original_file: Mapped[str] = mapped_column(Text)
+    error_file: Mapped[str | None] = mapped_column(Text)
+    results_file: Mapped[str | None] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    options: Mapped[str] = mapped_column(Text, default="{}")
+    status: Mapped[str] = mapped_column(String(20))
+    total_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    valid_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    applied_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    succeeded: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_failures: Mapped[str] = mapped_column(Text, default="[]")
+    actor: Mapped[str] = mapped_column(String(200))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"))
+    runs: Mapped[str] = mapped_column(Text, default="[]")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    undone_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    undo_summary: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ImportFailure(Base):
+    """A row of an import that failed when applied (unknown member, insufficient points...).
+
+    Written in the same transaction as the chunk it belongs to, so a resumed
+    import knows every failure before its checkpoint.
+    """
+
+    __tablename__ = "import_failures"
+
+    import_id: Mapped[int] = mapped_column(ForeignKey("imports.id"), primary_key=True)
+    row_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)

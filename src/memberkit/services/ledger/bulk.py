@@ -93,6 +93,8 @@ class PostingOutcome:
     status: OutcomeStatus
     entry_id: int | None = None
     reason: str | None = None
+    # The refusal as raised (None for an unknown member): callers word it their way.
+    error: MemberkitError | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -181,12 +183,19 @@ def post_bulk(
     keep_ids: bool = False,
     keep_outcomes: bool = False,
     on_chunk: Callable[[int], None] | None = None,
+    before_commit: Callable[[UnitOfWork, Sequence[PostingOutcome]], None] | None = None,
+    emit_events: bool = True,
 ) -> BulkResult:
     """Post many credits, debits and sets; see the module docstring.
 
     ``batch`` resumes that batch after its recorded position; without one a new
     ``Batch`` (kind ``bulk_posting``, ``label``) is started. ``on_chunk(position)``
     is called after each chunk commits (progress bars; tests crash a run there).
+    ``before_commit(uow, outcomes)`` runs with each chunk's outcomes inside the
+    chunk's transaction, so what a caller records about them (an import's failed
+    rows) commits with the postings and the checkpoint, or not at all.
+    ``emit_events=False`` writes no outbox event for the postings themselves (a
+    silent migration); expiries found due while loading members still write theirs.
     """
     moment = now or utcnow()
     counts = {"applied": 0, "replayed": 0, "refused": 0, "expired": 0}
@@ -212,10 +221,14 @@ def post_bulk(
                 ids.append(outcome.entry_id)
 
         for chunk in _chunks(source, chunk_size):
-            done, expired = _post_chunk(work, chunk, position, allow_negative=allow_negative)
+            done, expired = _post_chunk(
+                work, chunk, position, allow_negative=allow_negative, emit_events=emit_events
+            )
             for outcome in done:
                 note(outcome)
             counts["expired"] += expired
+            if before_commit is not None:
+                before_commit(work, done)
             position += len(chunk)
             work.checkpoint(position)
             if uow is None:
@@ -283,7 +296,12 @@ def _start_batch(work: UnitOfWork, batch: Batch | int | None, label: str | None)
 
 
 def _post_chunk(
-    work: UnitOfWork, chunk: Sequence[BulkPosting], first: int, *, allow_negative: bool
+    work: UnitOfWork,
+    chunk: Sequence[BulkPosting],
+    first: int,
+    *,
+    allow_negative: bool,
+    emit_events: bool = True,
 ) -> tuple[list[PostingOutcome], int]:
     """The chunk's outcomes, in order, and how many due expiries loading it wrote."""
     zone = work.zone
@@ -311,7 +329,7 @@ def _post_chunk(
                 out[offset] = PostingOutcome(index, "replayed", entry_id=entry.id)
                 continue
         except MemberkitError as exc:
-            out[offset] = PostingOutcome(index, "refused", reason=exc.message)
+            out[offset] = PostingOutcome(index, "refused", reason=exc.message, error=exc)
             continue
         todo.append((offset, posting, member_id))
     book = work.book
@@ -322,12 +340,17 @@ def _post_chunk(
     book.load(needs_lots, all_lots=True)
     expired = len(book.pending_rows()) - before
     book.reserve_entry_ids(len(todo))
+    # Events of the postings start here (those before are the due expiries'). The
+    # book's outbox is the unit of work's list, shared across its books.
+    events_from = len(book.outbox)
     for offset, posting, member_id in todo:
         index = first + offset
         try:
             out[offset] = _apply(book, posting, member_id, index, zone, allow_negative)
         except MemberkitError as exc:
-            out[offset] = PostingOutcome(index, "refused", reason=exc.message)
+            out[offset] = PostingOutcome(index, "refused", reason=exc.message, error=exc)
+    if not emit_events:
+        del book.outbox[events_from:]
     return [o for o in out if o is not None], expired
 
 
