@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import os
 import tomllib
 import types
@@ -41,6 +42,7 @@ SECRETS_FILE = Path("config") / "api.env"
 Encoding = Literal["auto", "utf-8", "cp1252"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 FetchMode = Literal["segment", "all"]
+PushMode = Literal["file", "api", "both"]
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,75 @@ class ImportsSettings:
 
 
 @dataclass(frozen=True)
+class ShopifySettings:
+    # NAME.myshopify.com; required for anything that calls the Admin API.
+    shop: str | None = None
+    # A quarterly Admin API version Shopify supports (2026-10: supported to October 2027).
+    api_version: str = "2026-10"
+    # "{shop}" is replaced by shop; a local server in tests.
+    base_url: str = "https://{shop}"
+    # The store's currency (ISO 4217), for amounts sent to Shopify.
+    currency: str = "GBP"
+    # How the rewards update gets members' codes to Shopify: the Matrixify file,
+    # the Admin API (metafieldsSet / bulk mutation), or both.
+    push_mode: PushMode = "file"
+    # Metafields written by `shopify push` beside the code lists (in codes.namespace).
+    points_key: str = "points_balance"
+    tier_key: str = "vip_tier"
+    # At or below this many members a push uses metafieldsSet calls, above it a bulk mutation.
+    bulk_threshold: int = 200
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class EventsKlaviyoSettings:
+    enabled: bool = False
+    # Event type -> Klaviyo metric name; a type not listed keeps its own name ("points/added").
+    metric_names: dict[str, str] = field(default_factory=dict)
+    # At least this many pending events for the sink go in bulk jobs, fewer one by one.
+    bulk_threshold: int = 10
+    # Keep points_balance, points_expiring_amount/_date and vip_tier current on profiles.
+    profile_properties: bool = True
+
+
+@dataclass(frozen=True)
+class EventsFlowSettings:
+    enabled: bool = False
+    # Event type -> Shopify Flow trigger handle; a type with no handle is not sent.
+    handles: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EventsWebhooksSettings:
+    enabled: bool = False
+    urls: list[str] = field(default_factory=list)
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class EventsSettings:
+    # Attempts per sink before an event is parked as dead.
+    max_attempts: int = 10
+    # The first retry waits this long; each later one twice as long (at most an hour).
+    retry_delay_ms: int = 30_000
+    # Days before a lot expires that a points/expiring reminder is written.
+    expiring_notice_days: list[int] = field(default_factory=lambda: [30, 7])
+    # Deliveries one worker claims at a time.
+    batch_size: int = 500
+    klaviyo: EventsKlaviyoSettings = field(default_factory=EventsKlaviyoSettings)
+    flow: EventsFlowSettings = field(default_factory=EventsFlowSettings)
+    webhooks: EventsWebhooksSettings = field(default_factory=EventsWebhooksSettings)
+
+
+@dataclass(frozen=True)
+class BirthdaySettings:
+    # Points a member gets on their birthday, once a year; 0 turns birthday rewards off.
+    points: int = 0
+    # Days the birthday points last (0: they do not expire).
+    expires_after_days: int = 0
+
+
+@dataclass(frozen=True)
 class EarningSettings:
     """How orders earn points (see ``domain.earning``)."""
 
@@ -209,6 +280,9 @@ class Settings:
     earning: EarningSettings = field(default_factory=EarningSettings)
     rewards: RewardsSettings = field(default_factory=RewardsSettings)
     imports: ImportsSettings = field(default_factory=ImportsSettings)
+    shopify: ShopifySettings = field(default_factory=ShopifySettings)
+    events: EventsSettings = field(default_factory=EventsSettings)
+    birthday: BirthdaySettings = field(default_factory=BirthdaySettings)
     # Where the settings came from: the config file (None when there was none)
     # and the folder relative paths resolve against.
     config_path: Path | None = None
@@ -223,11 +297,27 @@ class Settings:
         return self.base_dir / SECRETS_FILE
 
 
-SECTIONS: dict[str, type[Any]] = {
-    f.name: typing.get_type_hints(Settings)[f.name]
-    for f in dataclasses.fields(Settings)
-    if f.name not in ("config_path", "base_dir")
-}
+def _subsections(path: str, cls: type[Any]) -> dict[str, type[Any]]:
+    """``path`` -> ``cls`` and every nested section (a field whose type is a dataclass)."""
+    out: dict[str, type[Any]] = {path: cls}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            out.update(_subsections(f"{path}.{f.name}", hints[f.name]))
+    return out
+
+
+# Every section by its TOML path: "events" and its subsections "events.klaviyo"...
+SECTIONS: dict[str, type[Any]] = {}
+for _field in dataclasses.fields(Settings):
+    if _field.name not in ("config_path", "base_dir"):
+        SECTIONS.update(_subsections(_field.name, typing.get_type_hints(Settings)[_field.name]))
+
+
+def _leaf_fields(cls: type[Any]) -> list[dataclasses.Field[Any]]:
+    """The settings of a section, without its subsections."""
+    hints = typing.get_type_hints(cls)
+    return [f for f in dataclasses.fields(cls) if not dataclasses.is_dataclass(hints[f.name])]
 
 
 def _check_range(low: int | None = None, high: int | None = None) -> Callable[[Any], str | None]:
@@ -254,6 +344,64 @@ def _check_pattern(value: Any) -> str | None:
         return f"must contain '%s' exactly once (replaced by the run date), got {value!r}"
     if "/" in value or "\\" in value:
         return f"must be a file name, not a path, got {value!r}"
+    return None
+
+
+def _check_shop(value: Any) -> str | None:
+    if not value.endswith(".myshopify.com") or value.count(".") != 2 or "/" in value:
+        return f"must be the store's NAME.myshopify.com domain, got {value!r}"
+    return None
+
+
+def _check_api_version(value: Any) -> str | None:
+    year, _, month = value.partition("-")
+    if value != "unstable" and not (
+        len(year) == 4 and year.isdigit() and month in ("01", "04", "07", "10")
+    ):
+        return f"must be a quarterly Admin API version like '2026-10', got {value!r}"
+    return None
+
+
+def _check_currency(value: Any) -> str | None:
+    if not (len(value) == 3 and value.isalpha() and value.isupper()):
+        return f"must be an ISO 4217 currency code like 'GBP', got {value!r}"
+    return None
+
+
+def _check_urls(value: Any) -> str | None:
+    for url in value:
+        problem = _check_url(url)
+        if problem:
+            return problem
+    return None
+
+
+def _check_days(value: Any) -> str | None:
+    if any(day < 1 for day in value):
+        return f"must be whole days of at least 1, got {value!r}"
+    return None
+
+
+# The event types a sink may name (domain.events.EVENT_TYPES plus the reminders);
+# listed here because config may not import the domain.
+EVENT_TYPE_NAMES = (
+    "points/added",
+    "points/deducted",
+    "points/expired",
+    "points/expiring",
+    "tier/changed",
+    "reward/issued",
+    "profile/updated",
+)
+
+
+def _check_event_types(value: Any) -> str | None:
+    for name in value:
+        if name not in EVENT_TYPE_NAMES:
+            return (
+                f"has an unknown event type {name!r}{_did_you_mean(name, list(EVENT_TYPE_NAMES))} "
+                f"(known: {', '.join(EVENT_TYPE_NAMES)})"
+            )
     return None
 
 
@@ -286,14 +434,29 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "imports.xlsx_reader": lambda v: (
         None if v in ("calamine", "openpyxl") else f"must be 'calamine' or 'openpyxl', got {v!r}"
     ),
+    "events.max_attempts": _check_range(1, 1000),
+    "events.retry_delay_ms": _check_range(0),
+    "events.batch_size": _check_range(1, 10000),
+    "events.expiring_notice_days": _check_days,
+    "events.klaviyo.metric_names": _check_event_types,
+    "events.klaviyo.bulk_threshold": _check_range(1),
+    "events.flow.handles": _check_event_types,
+    "events.webhooks.urls": _check_urls,
+    "events.webhooks.timeout_seconds": _check_range(1),
+    "birthday.points": _check_range(0),
+    "birthday.expires_after_days": _check_range(0),
+    "shopify.shop": _check_shop,
+    "shopify.api_version": _check_api_version,
+    "shopify.base_url": _check_url,
+    "shopify.currency": _check_currency,
+    "shopify.bulk_threshold": _check_range(0),
+    "shopify.timeout_seconds": _check_range(1),
 }
 
 
 def all_keys() -> list[str]:
     """Every setting as ``section.key``, in declaration order."""
-    return [
-        f"{section}.{f.name}" for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)
-    ]
+    return [f"{section}.{f.name}" for section, cls in SECTIONS.items() for f in _leaf_fields(cls)]
 
 
 def _did_you_mean(name: str, choices: list[str]) -> str:
@@ -303,6 +466,10 @@ def _did_you_mean(name: str, choices: list[str]) -> str:
 
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
+    if origin is dict:
+        return "a table of strings"
+    if origin is list:
+        return "a list"
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     if origin in (types.UnionType, typing.Union):
@@ -321,6 +488,25 @@ def _coerce(value: Any, tp: Any, *, from_text: bool) -> Any:
         if value is None or (from_text and value == ""):
             return None
         return _coerce(value, inner[0], from_text=from_text)
+    if origin is dict:
+        if from_text and isinstance(value, str):
+            value = _json_text(value, "a JSON object")
+        if not isinstance(value, dict):
+            raise ValueError(f"must be a table (key = value pairs), got {value!r}")
+        value_type = typing.get_args(tp)[1]
+        return {str(k): _coerce(v, value_type, from_text=False) for k, v in value.items()}
+    if origin is list:
+        if from_text and isinstance(value, str):
+            text = value.strip()
+            value = (
+                _json_text(text, "a JSON list")
+                if text.startswith("[")
+                else [part.strip() for part in text.split(",") if part.strip()]
+            )
+        if not isinstance(value, list):
+            raise ValueError(f"must be a list, got {value!r}")
+        item_type = typing.get_args(tp)[0]
+        return [_coerce(v, item_type, from_text=from_text) for v in value]
     if origin is Literal:
         choices = typing.get_args(tp)
         candidate = value
@@ -372,8 +558,6 @@ def _coerce(value: Any, tp: Any, *, from_text: bool) -> Any:
         return _coerce_decimal(value)
     if origin is tuple:
         return _coerce_tuple(value, typing.get_args(tp)[0], from_text=from_text)
-    if origin is dict:
-        return _coerce_mapping(value, typing.get_args(tp)[1], from_text=from_text)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         return _coerce_table(value, tp)
     raise TypeError(f"unsupported setting type {tp!r}")  # pragma: no cover - programming error
@@ -409,23 +593,6 @@ def _coerce_tuple(value: Any, item: Any, *, from_text: bool) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def _coerce_mapping(value: Any, item: Any, *, from_text: bool) -> dict[str, Any]:
-    if from_text and isinstance(value, str):
-        pairs = [part.partition("=") for part in value.split(",") if part.strip()]
-        if any(not sep for _, sep, _ in pairs):
-            raise ValueError(f"must be NAME=VALUE pairs separated by commas, got {value!r}")
-        value = {name.strip(): text.strip() for name, _, text in pairs}
-    if not isinstance(value, dict):
-        raise ValueError(f"must be a table such as {{Gold = 1.5}}, got {value!r}")
-    out = {}
-    for name, element in value.items():
-        try:
-            out[str(name)] = _coerce(element, item, from_text=from_text)
-        except ValueError as exc:
-            raise ValueError(f"{name!r}: {exc}") from None
-    return out
-
-
 def _coerce_table(value: Any, cls: type[Any]) -> Any:
     """One ``[[section.key]]`` table as the dataclass ``cls``: unknown keys and missing ones
     are errors naming the key."""
@@ -448,6 +615,25 @@ def _coerce_table(value: Any, cls: type[Any]) -> Any:
         except ValueError as exc:
             raise ValueError(f"{label}: {name} {exc}") from None
     return cls(**kwargs)
+
+
+def _json_text(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ValueError(f"must be {what}, got {text!r}") from None
+
+
+def _build_section(path: str, values: dict[str, dict[str, Any]], base_dir: Path) -> Any:
+    """The section at ``path`` with its subsections, paths resolved."""
+    cls = SECTIONS[path]
+    hints = typing.get_type_hints(cls)
+    nested = {
+        f.name: _build_section(f"{path}.{f.name}", values, base_dir)
+        for f in dataclasses.fields(cls)
+        if dataclasses.is_dataclass(hints[f.name])
+    }
+    return _resolve_paths(cls(**values[path], **nested), base_dir)
 
 
 def _resolve_paths(section: Any, base_dir: Path) -> Any:
@@ -499,7 +685,7 @@ def load_settings(
         for dotted, value in overrides.items():
             if value is None:
                 continue
-            section, _, key = dotted.partition(".")
+            section, _, key = dotted.rpartition(".")
             layer[(section, key)] = (value, isinstance(value, str), "command line")
         layers.append(layer)
 
@@ -523,7 +709,7 @@ def load_settings(
             values[section][key] = value
 
     sections = {
-        name: _resolve_paths(cls(**values[name]), base_dir) for name, cls in SECTIONS.items()
+        name: _build_section(name, values, base_dir) for name in SECTIONS if "." not in name
     }
     sections["database"] = dataclasses.replace(
         sections["database"], url=_resolve_database_url(sections["database"].url, base_dir)
@@ -578,15 +764,20 @@ def _read_toml(path: Path) -> dict[tuple[str, str], tuple[Any, bool, str]]:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     out: dict[tuple[str, str], tuple[Any, bool, str]] = {}
     sections = list(SECTIONS)
-    for section, table in data.items():
+    tables = list(data.items())
+    while tables:
+        section, table = tables.pop(0)
         if section not in SECTIONS:
             raise ConfigError(
                 f"{path}: unknown section [{section}]{_did_you_mean(section, sections)}"
             )
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: {section} must be a table ([{section}]), got {table!r}")
-        keys = [f.name for f in dataclasses.fields(SECTIONS[section])]
+        keys = [f.name for f in _leaf_fields(SECTIONS[section])]
         for key, value in table.items():
+            if f"{section}.{key}" in SECTIONS:
+                tables.append((f"{section}.{key}", value))
+                continue
             if key not in keys:
                 dotted = [f"{section}.{k}" for k in keys] + all_keys()
                 raise ConfigError(
@@ -612,7 +803,7 @@ def _read_environ(environ: Mapping[str, str]) -> dict[tuple[str, str], tuple[Any
             raise ConfigError(
                 f"environment variable {name}: unknown setting{_did_you_mean(name, list(known))}"
             )
-        section, key = dotted.split(".")
+        section, key = dotted.rsplit(".", 1)
         out[(section, key)] = (value, True, f"environment variable {name}")
     return out
 

@@ -39,7 +39,7 @@ def test_earning_settings_come_from_the_environment_too(tmp_path: Path) -> None:
         None,
         environ={
             "MEMBERKIT_EARNING__EXCLUDED_CODES": "STAFF, TEST",
-            "MEMBERKIT_EARNING__TIER_MULTIPLIERS": "Gold=1.5",
+            "MEMBERKIT_EARNING__TIER_MULTIPLIERS": '{"Gold": "1.5"}',
         },
     )
     assert settings.earning.excluded_codes == ("STAFF", "TEST")
@@ -88,7 +88,9 @@ def test_a_bad_reward_is_refused_naming_the_key(tmp_path: Path, table: str, mess
 
 
 def test_a_negative_multiplier_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"earning\.tier_multipliers 'Gold': must be a number"):
+    with pytest.raises(
+        ConfigError, match=r"earning\.tier_multipliers must be a number of 0 or more"
+    ):
         load_settings(write(tmp_path, "[earning]\ntier_multipliers = { Gold = -1 }\n"), environ={})
 
 

@@ -24,9 +24,7 @@ _SHOWN_REJECTS = 10
 
 def store_currency(settings: Settings) -> str:
     """The store's currency (``shopify.currency``): orders in others earn nothing."""
-    # TODO(merge): settings.shopify.currency once the [shopify] section is on main.
-    shopify = getattr(settings, "shopify", None)
-    return str(getattr(shopify, "currency", "GBP"))
+    return settings.shopify.currency
 
 
 def earn(

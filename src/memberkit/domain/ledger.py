@@ -311,8 +311,23 @@ def plan_settlement(lots: Iterable[LotState], debts: Iterable[DebtState]) -> lis
 
 
 def set_balance_difference(current: int, target: int) -> int:
-    """The signed points a "set balance" posts: positive is a credit, negative a debit."""
+    """The signed points a "set balance" posts: positive is a credit, negative a debit.
+
+    Zero posts nothing, unless the set carries an idempotency key: then a
+    zero-point entry keeps the key (see ``records_unchanged_set``).
+    """
     return target - current
+
+
+def records_unchanged_set(key: str | None) -> bool:
+    """Whether a set that finds the balance at its target still writes an entry.
+
+    A keyed request applies at most once, whatever it found: without a stored
+    entry holding its key, replaying "set to 12" after later postings would
+    post the difference again. So a keyed set always leaves a (zero-point)
+    entry; an unkeyed one that changes nothing writes nothing.
+    """
+    return key is not None
 
 
 # --- the points range -------------------------------------------------------------------
@@ -371,6 +386,23 @@ def due_for_expiry(lots: Iterable[TimedLot], *, at: dt.datetime) -> list[TimedLo
     return sorted(due, key=lambda lot: (lot.expires_at or at, lot.lot_id))
 
 
+def expiry_key(lot_id: int) -> str:
+    """The idempotency key of a lot's expiry entry: a lot expires once."""
+    return f"expiry:lot:{lot_id}"
+
+
+def lot_has_expired(
+    expires_at: dt.datetime | None, *, at: dt.datetime, expiry_written: bool
+) -> bool:
+    """True when a lot no longer takes points back: its expiry instant has passed at ``at``,
+    or its expiry entry is already written (an expiry run dated after ``at``).
+
+    A lot expires once: points a reversal would give back to a lot that has
+    expired stay expired, so its expiry key is never needed twice.
+    """
+    return expiry_written or (expires_at is not None and expires_at <= at)
+
+
 def expiry_note(points: int, expires_on: dt.date | None) -> str:
     """The public note of an expiry entry."""
     return f"{points} points expired (expiry date {expires_on})"
@@ -379,12 +411,19 @@ def expiry_note(points: int, expires_on: dt.date | None) -> str:
 # --- reversals --------------------------------------------------------------------------
 
 
-def check_reversible(entry_id: int, kind: str, *, reversed_by: int | None) -> None:
-    """Only credits and debits are reversed, and each at most once."""
+def check_reversible(
+    entry_id: int, kind: str, *, reversed_by: int | None, points: int | None = None
+) -> None:
+    """Only credits and debits that moved points are reversed, and each at most once."""
     if kind not in ("credit", "debit"):
         raise ReversalError(
             f"entry {entry_id} is a {kind} and cannot be reversed",
             hint="only credits and debits can be reversed",
+        )
+    if points == 0:
+        raise ReversalError(
+            f"entry {entry_id} moved no points (a set to the balance it already had); "
+            "there is nothing to reverse"
         )
     if reversed_by is not None:
         raise ReversalError(f"entry {entry_id} was already reversed by entry {reversed_by}")

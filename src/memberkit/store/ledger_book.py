@@ -44,7 +44,9 @@ from memberkit.domain.ledger import (
     check_resulting_balance,
     due_for_expiry,
     expiry_instant,
+    expiry_key,
     expiry_note,
+    lot_has_expired,
     plan_debit,
     plan_debit_reversal,
     plan_settlement,
@@ -469,6 +471,18 @@ class LedgerBook:
         self._emit(state, row)
         return row
 
+    def unchanged_set(
+        self, state: MemberState, *, expires_on: dt.date | None, meta: NewEntry
+    ) -> dict[str, Any]:
+        """A zero-point entry for a keyed set that found the balance at its target.
+
+        It holds the key (and the target, ``meta.set_to``) so a replay is
+        recognised; it moves no points, opens no lot and sends no event.
+        """
+        if meta.key is None or meta.set_to is None:
+            raise ValueError("only a keyed set records an entry that changes nothing")
+        return self._entry(state, kind="credit", points=0, meta=meta, expires_on=expires_on)
+
     def debit(
         self, state: MemberState, points: int, *, allow_negative: bool, meta: NewEntry
     ) -> dict[str, Any]:
@@ -509,7 +523,7 @@ class LedgerBook:
             meta = NewEntry(
                 source="expiry",
                 source_ref=f"lot {lot.lot_id}",
-                key=f"expiry:lot:{lot.lot_id}",
+                key=expiry_key(lot.lot_id),
                 public_note=expiry_note(lot.remaining, lot.expires_on),
             )
             row = self._entry(
@@ -539,7 +553,7 @@ class LedgerBook:
                 original.id,
                 points=lot.points,
                 remaining=lot.remaining,
-                expired=self._has_expired(lot),
+                expired=bool(self._expired_lots({lot.lot_id: lot})),
                 expires_on=lot.expires_on,
             )
             row = self._entry(
@@ -553,7 +567,7 @@ class LedgerBook:
         lots = self.load_lots(lot_id for lot_id, _ in allocations)
         plan = plan_debit_reversal(
             allocations,
-            expired_lots={i for i, lot in lots.items() if self._has_expired(lot)},
+            expired_lots=self._expired_lots(lots),
             unpaid_debt=state.debts.get(original.id, 0),
         )
         check_resulting_balance(state.balance + plan.points, member=state.label)
@@ -584,8 +598,16 @@ class LedgerBook:
         self._emit(state, row)
         return row
 
-    def _has_expired(self, lot: OpenLot) -> bool:
-        return lot.expires_at is not None and lot.expires_at <= self.now
+    def _expired_lots(self, lots: dict[int, OpenLot]) -> set[int]:
+        """The ids of ``lots`` that have expired: by their date, or by an expiry entry
+        already written (stored, or posted in this book), e.g. by a run dated ahead."""
+        keys = {expiry_key(i): i for i, lot in lots.items() if lot.expires_at is not None}
+        written = set(find_keys(self.session, keys)) | {k for k in keys if self.pending_key(k)}
+        return {
+            i
+            for i, lot in lots.items()
+            if lot_has_expired(lot.expires_at, at=self.now, expiry_written=expiry_key(i) in written)
+        }
 
     def _settle(self, state: MemberState) -> None:
         """Pay outstanding debt from open lots (after points arrive)."""

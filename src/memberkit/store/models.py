@@ -325,6 +325,7 @@ class OutboxDelivery(Base):
     __table_args__ = (
         CheckConstraint("state IN ('pending', 'delivered', 'dead')", name="state_is_known"),
         Index("ix_outbox_deliveries_sink_state_next", "sink", "state", "next_attempt_at"),
+        Index("ix_outbox_deliveries_sink_member_event", "sink", "member_id", "event_id"),
     )
 
     event_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), primary_key=True)
@@ -334,6 +335,8 @@ class OutboxDelivery(Base):
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The event's member (copied when queued): per-member order is kept by index (0005).
+    member_id: Mapped[int | None] = mapped_column(BigId)
 
 
 class JobLock(Base):
@@ -515,3 +518,36 @@ class ImportFailure(Base):
     import_id: Mapped[int] = mapped_column(ForeignKey("imports.id"), primary_key=True)
     row_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     reason: Mapped[str] = mapped_column(Text)
+
+
+class OutboxSink(Base):
+    """How far each sink's deliveries have been queued: every event with an id up to
+    ``enqueued_through`` has its ``outbox_deliveries`` row (or was not for this sink)."""
+
+    __tablename__ = "outbox_sinks"
+
+    sink: Mapped[str] = mapped_column(String(40), primary_key=True)
+    enqueued_through: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ExpiryNotice(Base):
+    """A ``points/expiring`` reminder written for one lot ``days`` before it expires (once)."""
+
+    __tablename__ = "expiry_notices"
+
+    lot_entry_id: Mapped[int] = mapped_column(ForeignKey("lots.entry_id"), primary_key=True)
+    days: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    notified_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class BirthdayAward(Base):
+    """The birthday points a member got in one year (at most one row a member a year)."""
+
+    __tablename__ = "birthday_awards"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    awarded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

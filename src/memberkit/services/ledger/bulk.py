@@ -38,6 +38,7 @@ from memberkit.domain.ledger import (
     EntryContent,
     check_replay,
     check_source,
+    records_unchanged_set,
     set_balance_difference,
     to_utc,
 )
@@ -389,7 +390,10 @@ def _apply(
             )
         points = set_balance_difference(state.balance, posting.set_to)
         if points == 0:
-            return PostingOutcome(index, "applied")
+            if not records_unchanged_set(posting.key):
+                return PostingOutcome(index, "applied")
+            row = book.unchanged_set(state, expires_on=posting.expires_on, meta=meta)
+            return PostingOutcome(index, "applied", entry_id=int(row["id"]))
         # A set reaches its target: a fall below zero was allowed by the check above.
         negative_ok = True
     if points > 0:

@@ -34,6 +34,7 @@ from memberkit.domain.ledger import (
     check_replay,
     check_reversible,
     check_source,
+    records_unchanged_set,
     reversal_content,
     set_balance_difference,
     to_utc,
@@ -381,6 +382,8 @@ def set_balance(
             return book.credit(state, difference, expires_on=expires_on, meta=meta)
         if difference < 0:
             return book.debit(state, -difference, allow_negative=True, meta=meta)
+        if records_unchanged_set(key):
+            return book.unchanged_set(state, expires_on=expires_on, meta=meta)
         return None
 
     return _post(
@@ -453,6 +456,7 @@ def reverse_entry(
             reversed_by=session.scalar(
                 select(LedgerEntry.id).where(LedgerEntry.reverses_id == entry_id)
             ),
+            points=original.points,
         )
         before = len(book.pending_rows())
         book.load([member_id])
