@@ -252,7 +252,7 @@ def _reserve(
             value=reward.value,
             min_spend=reward.min_spend,
             expires_on=expiry_date(now, reward.validity_days, zone),
-            code=make_code(reward.code_prefix, entropy(CODE_RANDOM_BYTES)),
+            code=_unused_code(work, reward.code_prefix, entropy),
             state="pending",
             deduct_entry_id=int(entry["id"]),
             created_at=now,
@@ -262,6 +262,15 @@ def _reserve(
         session.add(row)
         session.flush()
         return _attempt_of(row, found, fresh=True), None
+
+
+def _unused_code(work: UnitOfWork, prefix: str, entropy: Callable[[int], bytes]) -> str:
+    """A new code no redemption of ours has used (Shopify checks its own codes later)."""
+    for _ in range(NEW_CODE_TRIES):
+        code = make_code(prefix, entropy(CODE_RANDOM_BYTES))
+        if work.session.scalar(select(Redemption.id).where(Redemption.code == code)) is None:
+            return code
+    raise MemberkitError(f"could not draw an unused {prefix} code in {NEW_CODE_TRIES} tries")
 
 
 def _attempt_of(row: Redemption, member: Member, *, fresh: bool) -> _Attempt:
