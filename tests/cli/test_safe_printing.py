@@ -41,10 +41,10 @@ def test_the_console_prints_brackets_and_no_escape_sequences() -> None:
 
 def test_a_config_error_keeps_the_bracketed_section_name(tmp_path: Path) -> None:
     config = tmp_path / "memberkit.toml"
-    config.write_text('[shopify]\nshop = "x"\n', encoding="utf-8")
+    config.write_text('[shopfy]\nshop = "x"\n', encoding="utf-8")
     result = runner.invoke(app, ["tiers", "list", "--config", str(config)])
     assert result.exit_code == 2
-    assert "unknown section [shopify]" in result.output
+    assert "unknown section [shopfy]" in result.output
 
 
 def _member_with_hostile_fields(tmp_path: Path) -> Path:

@@ -129,6 +129,8 @@ def _update_rejects(tmp_path: Path, export: Path) -> list[list[str]]:
             "output.directory": str(root / "output"),
             "output.archive_directory": str(root / "archive"),
             "log.directory": str(root / "logs"),
+            # Never the default ./memberkit.db of whatever folder the suite runs in.
+            "database.url": f"sqlite:///{root / 'memberkit.db'}",
         },
     )
     result = run_rewards_update(settings, today=dt.date(2026, 11, 20))

@@ -30,6 +30,14 @@ EXIT_CODES: dict[str, int] = {
     "klaviyo_auth": EXIT_FAILED,
     "klaviyo_refused": EXIT_FAILED,
     "klaviyo_unavailable": EXIT_FAILED,
+    "import_refused": EXIT_FAILED,
+    "import_duplicate": EXIT_FAILED,
+    "import_state": EXIT_FAILED,
+    "shopify_failed": EXIT_FAILED,
+    "shopify_auth": EXIT_FAILED,
+    "shopify_refused": EXIT_FAILED,
+    "shopify_unavailable": EXIT_FAILED,
+    "shopify_bulk_failed": EXIT_FAILED,
     "failed": EXIT_FAILED,
 }
 
@@ -38,6 +46,7 @@ HINTS: dict[str, str] = {
     "there or pass --config DIR/memberkit.toml",
     "insufficient_points": "deduct at most the balance, or pass --allow-negative to record "
     "the shortfall as debt (for migrations)",
+    "import_duplicate": "pass --allow-duplicate to import the same file again",
     "idempotency_conflict": "use a new --key for a new posting, or repeat the original one exactly",
 }
 

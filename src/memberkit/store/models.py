@@ -515,7 +515,7 @@ class ImportFailure(Base):
 
     __tablename__ = "import_failures"
 
-    import_id: Mapped[int] = mapped_column(ForeignKey("imports.id"), primary_key=True)
+    import_id: Mapped[int] = mapped_column(BigId, ForeignKey("imports.id"), primary_key=True)
     row_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     reason: Mapped[str] = mapped_column(Text)
 

@@ -32,9 +32,9 @@ from memberkit.errors import LockedError, MemberkitError
 from memberkit.services.imports import storage
 from memberkit.services.imports.history import LOCK_NAME, running_import
 from memberkit.services.imports.records import (
+    ImportDuplicateError,
     ImportOptions,
     ImportRecord,
-    ImportRefusedError,
     ImportStateError,
     missing_import,
     record_of,
@@ -96,10 +96,10 @@ def _refuse_duplicate(session: Session, kind: str, digest: str) -> None:
         .limit(1)
     ).first()
     if earlier is not None:
-        raise ImportRefusedError(
+        raise ImportDuplicateError(
             f"this file was imported before as #{earlier.id} ({earlier.kind}, "
             f"{earlier.original_name}, {earlier.created_at:%Y-%m-%d %H:%M}, {earlier.status})",
-            hint="pass --allow-duplicate to import the same file again",
+            hint="allow duplicates to import the same file again",
         )
 
 

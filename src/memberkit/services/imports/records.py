@@ -21,6 +21,12 @@ class ImportRefusedError(MemberkitError):
     code = "import_refused"
 
 
+class ImportDuplicateError(ImportRefusedError):
+    """The same file (content and kind) was imported before; the CLI hints --allow-duplicate."""
+
+    code = "import_duplicate"
+
+
 class ImportStateError(MemberkitError):
     """An action that does not fit the import's status (applying an invalid file...)."""
 

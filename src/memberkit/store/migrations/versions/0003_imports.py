@@ -59,7 +59,7 @@ def upgrade() -> None:
         )
     op.create_table(
         "import_failures",
-        sa.Column("import_id", sa.BigInteger(), nullable=False),
+        sa.Column("import_id", _ID, nullable=False),
         sa.Column("row_number", sa.BigInteger(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
