@@ -180,7 +180,7 @@ def redeem(
     raise RedemptionRefused(
         f"reward {reward.name!r} not redeemed: {view.error}; the {view.points_cost} points "
         f"were given back (balance {view.balance})",
-        hint=f"try again later with the same --key {key} (no second code is made)",
+        hint=f"try again later with the same key {key!r} (no second code is made)",
     )
 
 
