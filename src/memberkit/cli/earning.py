@@ -153,3 +153,32 @@ def apply_webhooks(config: ConfigOption = None, as_json: JsonOption = False) -> 
         f"reversed ({s.points_taken:,} points taken back), {s.rejected:,} rejected",
         markup=False,
     )
+
+
+def daily(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """The earning part of the daily schedule: release, webhooks, redemptions, tiers."""
+    from memberkit.cli.redeem import creator_for, shopify_client
+    from memberkit.integrations.shopify import TOKEN_VARIABLE
+    from memberkit.services.earning.daily import run_earning_daily
+
+    settings, db = open_store(config)
+    if settings.shopify.shop and settings.secret(TOKEN_VARIABLE) is not None:
+        with shopify_client(settings) as client:
+            result = run_earning_daily(db, settings, create_discount=creator_for(client))
+    else:
+        result = run_earning_daily(db, settings)
+    if as_json:
+        print_json(result.to_json())
+        return
+    resumed = (
+        f"{result.redemptions.issued} pending redemptions issued, "
+        f"{result.redemptions.refused} given back"
+        if result.redemptions
+        else "pending redemptions not checked (no shopify.shop or access token)"
+    )
+    stdout.print(
+        f"released {result.released.points:,} points of {result.released.orders:,} orders; "
+        f"applied {result.webhooks.applied:,} webhooks; {resumed}; tiers: "
+        f"{result.tiers.upgraded} up, {result.tiers.downgraded} down",
+        markup=False,
+    )

@@ -81,7 +81,7 @@ def redeem(
     zone = settings.processing.zone
     if resume:
         with shopify_client(settings) as client:
-            result = resume_pending(db, create_discount=_creator(client), zone=zone)
+            result = resume_pending(db, create_discount=creator_for(client), zone=zone)
         if as_json:
             print_json(result.__dict__)
         else:
@@ -106,7 +106,7 @@ def redeem(
             member=member,
             reward=definition,
             key=used_key,
-            create_discount=_creator(client),
+            create_discount=creator_for(client),
             actor=cli_actor(),
             zone=zone,
         )
@@ -124,7 +124,9 @@ def redeem(
     )
 
 
-def _creator(client: ShopifyClient) -> CreateDiscount:
+def creator_for(client: ShopifyClient) -> CreateDiscount:
+    """``discountCodeBasicCreate`` on ``client``, as the redemption service takes it."""
+
     def create(discount: BasicDiscount) -> DiscountCreateResult:
         return discount_code_basic_create(client, discount)
 
