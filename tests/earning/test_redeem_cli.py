@@ -105,6 +105,11 @@ def test_a_redemption_through_the_cli_makes_one_code_and_the_update_then_uses_it
     member = member_row(store)
     assert [c["code"] for c in json.loads(member.codes_available)] == [done["code"]]
     assert member.points_balance == 200
+    assert done["wallet_pushed"] is True
+    pushed = shopify.metafield(
+        f"gid://shopify/Customer/{member.shopify_id}", "alpkit", "discountcodes_2021"
+    )
+    assert pushed is not None and json.loads(pushed["value"]) == json.loads(member.codes_available)
 
     # Shopify now holds the code in the member's metafield (pushed), so the next
     # customers export has it; an order this week used it.

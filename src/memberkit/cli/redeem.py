@@ -20,10 +20,14 @@ from memberkit.integrations.shopify import (
     TOKEN_VARIABLE,
     BasicDiscount,
     DiscountCreateResult,
+    MetafieldInput,
     ShopifyClient,
+    customer_gid,
     discount_code_basic_create,
+    metafields_set,
 )
-from memberkit.services.redemption import CreateDiscount, resume_pending
+from memberkit.integrations.shopify.errors import ShopifyRequestError
+from memberkit.services.redemption import CreateDiscount, PushWallet, resume_pending
 from memberkit.services.redemption import redeem as redeem_reward
 
 
@@ -109,6 +113,7 @@ def redeem(
             create_discount=creator_for(client),
             actor=cli_actor(),
             zone=zone,
+            push_wallet=wallet_pusher(client, settings),
         )
     if as_json:
         print_json(done.to_json())
@@ -122,6 +127,29 @@ def redeem(
         f"key {done.key}{again}",
         markup=False,
     )
+
+
+def wallet_pusher(client: ShopifyClient, settings: Settings) -> PushWallet:
+    """Writes a member's available codes to the ``codes`` metafield with ``metafieldsSet``."""
+    codes = settings.codes
+
+    def push(shopify_id: str, available: str) -> None:
+        result = metafields_set(
+            client,
+            [
+                MetafieldInput(
+                    customer_gid(shopify_id),
+                    codes.namespace,
+                    codes.available_key,
+                    available,
+                    codes.metafield_type or "json",
+                )
+            ],
+        )
+        if result.errors:
+            raise ShopifyRequestError("; ".join(str(e) for e in result.errors))
+
+    return push
 
 
 def creator_for(client: ShopifyClient) -> CreateDiscount:

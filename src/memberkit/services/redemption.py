@@ -26,8 +26,10 @@ While Shopify stays unreachable a resumed redemption stays pending.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,9 +59,14 @@ from memberkit.store.ledger_book import NewEntry
 from memberkit.store.models import Member, Redemption
 from memberkit.store.unit_of_work import UnitOfWork
 
+PushWallet = Callable[[str, str], None]
+"""Writes a member's available codes (Shopify customer id, the list as JSON) to Shopify."""
+
 CreateDiscount = Callable[[BasicDiscount], DiscountCreateResult]
 """Creates one code in Shopify (``integrations.shopify.discount_code_basic_create`` bound
 to a client)."""
+
+log = logging.getLogger(__name__)
 
 NEW_CODE_TRIES = 5
 RESUME_ACTOR = "system:redemption"
@@ -101,6 +108,9 @@ class RedemptionView:
     error: str | None
     balance: int
     replayed: bool = False
+    # True when the member's codes were written to the Shopify metafield at once,
+    # False when that failed (the next push sends them), None when not asked.
+    wallet_pushed: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (money as strings, dates ISO)."""
@@ -157,8 +167,14 @@ def redeem(
     zone: ZoneInfo,
     now: dt.datetime | None = None,
     entropy: Callable[[int], bytes] = secrets.token_bytes,
+    push_wallet: PushWallet | None = None,
 ) -> RedemptionView:
-    """Redeem ``reward`` for ``member`` once per ``key``; see the module docstring."""
+    """Redeem ``reward`` for ``member`` once per ``key``; see the module docstring.
+
+    With ``push_wallet`` the member's available codes are written to Shopify right
+    after the redemption commits; a failure there is logged, not raised (the
+    redemption is done; the next ``shopify push`` sends the codes).
+    """
     moment = now or utcnow()
     attempt, replay = _reserve(
         db,
@@ -175,13 +191,27 @@ def redeem(
     assert attempt is not None
     outcome, detail = _create(db, attempt, create_discount, zone=zone, now=moment, entropy=entropy)
     if outcome == "created":
-        return _finish(db, attempt.redemption_id, detail, actor=actor, zone=zone, now=moment)
+        view = _finish(db, attempt.redemption_id, detail, actor=actor, zone=zone, now=moment)
+        return _pushed(db, view, push_wallet) if push_wallet is not None else view
     view = _give_back(db, attempt.redemption_id, detail or "", actor=actor, zone=zone, now=moment)
     raise RedemptionRefused(
         f"reward {reward.name!r} not redeemed: {view.error}; the {view.points_cost} points "
         f"were given back (balance {view.balance})",
         hint=f"try again later with the same key {key!r} (no second code is made)",
     )
+
+
+def _pushed(db: Database, view: RedemptionView, push_wallet: PushWallet) -> RedemptionView:
+    with db.read() as session:
+        member = session.get(Member, view.member_id)
+        assert member is not None and member.shopify_id is not None
+        shopify_id, codes = member.shopify_id, member.codes_available
+    try:
+        push_wallet(shopify_id, codes)
+    except MemberkitError as exc:
+        log.warning("redemption %s: codes not written to Shopify yet: %s", view.id, exc.message)
+        return dataclasses.replace(view, wallet_pushed=False)
+    return dataclasses.replace(view, wallet_pushed=True)
 
 
 def _reserve(
