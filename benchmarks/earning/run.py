@@ -46,7 +46,8 @@ from memberkit.files.orders_export import read_orders
 from memberkit.services.earning.export import earn_from_export
 from memberkit.services.earning.release import release_due
 from memberkit.services.ledger.members import upsert_members_from_export
-from memberkit.store.database import Database, open_database
+from memberkit.store.database import Database, create_database_engine, open_database
+from memberkit.store.migrations import upgrade
 
 OUT = Path(__file__).resolve().parents[1] / "out"
 ZONE = ZoneInfo("Europe/London")
@@ -72,7 +73,11 @@ def database(kind: str, postgres_url: str | None, label: str) -> Iterator[Databa
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    db = open_database(base.set(database=name).render_as_string(hide_password=False))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    engine = create_database_engine(url)
+    upgrade(Database(engine))
+    engine.dispose()
+    db = open_database(url)
     try:
         yield db
     finally:

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Table, select
 
 from memberkit.domain.earning import earn_key
-from memberkit.store.bulk import update_rows
+from memberkit.store.bulk import among, chunked, update_rows
 from memberkit.store.database import Database
 from memberkit.store.ledger_book import NewEntry
 from memberkit.store.models import OrderEarning
@@ -110,23 +110,28 @@ def release_due(
     """
     orders = points = 0
     with unit_of_work(uow, db, actor=actor, zone=zone, now=now) as work:
-        while True:
-            query = (
-                select(OrderEarning.__table__)
+        # The due ids once, then chunk by id: each chunk is found by primary key
+        # instead of scanning (and sorting) every due row again.
+        due = list(
+            work.session.scalars(
+                select(OrderEarning.id)
                 .where(OrderEarning.state == "pending", OrderEarning.available_from <= work.now)
                 .order_by(OrderEarning.id)
-                .limit(chunk_size)
             )
-            if work.db.is_postgresql:
+        )
+        pg = work.db.is_postgresql
+        for part in chunked(due, chunk_size):
+            query = select(OrderEarning.__table__).where(
+                among(OrderEarning.id, part, postgresql=pg), OrderEarning.state == "pending"
+            )
+            if pg:
+                # Another release may hold some of them: it releases those.
                 query = query.with_for_update(skip_locked=True)
             rows = [dict(r) for r in work.session.execute(query).mappings()]
-            if not rows:
-                break
-            done, credited = release_rows(work, rows)
-            orders += done
-            points += credited
+            if rows:
+                done, credited = release_rows(work, rows)
+                orders += done
+                points += credited
             if uow is None:
                 work.commit()
-            if len(rows) < chunk_size:
-                break
     return ReleaseResult(orders, points)
