@@ -157,9 +157,9 @@ def apply_webhooks(config: ConfigOption = None, as_json: JsonOption = False) -> 
 
 def daily(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """The earning part of the daily schedule: release, webhooks, redemptions, tiers."""
-    from memberkit.cli.redeem import creator_for, shopify_client
     from memberkit.integrations.shopify import TOKEN_VARIABLE
     from memberkit.services.earning.daily import run_earning_daily
+    from memberkit.services.redemption_client import creator_for, shopify_client
 
     settings, db = open_store(config)
     if settings.shopify.shop and settings.secret(TOKEN_VARIABLE) is not None:

@@ -6,55 +6,21 @@ Registered in the ``rewards`` group by ``cli.rewards`` (one line).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 
 from memberkit.cli.common import ConfigOption, JsonOption, cli_actor, print_json, stdout
 from memberkit.cli.db import open_store
-from memberkit.config import Settings
-from memberkit.errors import ConfigError, NotFoundError, UsageError
-from memberkit.integrations.shopify import (
-    TOKEN_VARIABLE,
-    BasicDiscount,
-    DiscountCreateResult,
-    MetafieldInput,
-    ShopifyClient,
-    customer_gid,
-    discount_code_basic_create,
-    metafields_set,
-)
-from memberkit.integrations.shopify.errors import ShopifyRequestError
-from memberkit.services.redemption import CreateDiscount, PushWallet, resume_pending
+from memberkit.errors import UsageError
 from memberkit.services.redemption import redeem as redeem_reward
-
-
-@contextmanager
-def shopify_client(settings: Settings) -> Iterator[ShopifyClient]:
-    """A client for the store in ``[shopify]`` with ``SHOPIFY_ACCESS_TOKEN``."""
-    shop = settings.shopify.shop
-    if not shop:
-        raise ConfigError(
-            "shopify.shop is not set: redeeming creates the code in Shopify",
-            hint="set shop = 'NAME.myshopify.com' in [shopify]",
-            setting="shopify.shop",
-        )
-    token = settings.secret(TOKEN_VARIABLE)
-    if token is None:
-        raise ConfigError(
-            f"{TOKEN_VARIABLE} is not set: redeeming creates the code in Shopify",
-            hint=f"set {TOKEN_VARIABLE} in the environment or in {settings.secrets_file}",
-        )
-    with ShopifyClient(
-        shop=shop,
-        access_token=token,
-        api_version=settings.shopify.api_version,
-        base_url=settings.shopify.base_url,
-        timeout_seconds=settings.shopify.timeout_seconds,
-    ) as client:
-        yield client
+from memberkit.services.redemption import resume_pending
+from memberkit.services.redemption_client import (
+    catalogue_reward,
+    creator_for,
+    shopify_client,
+    wallet_pusher,
+)
 
 
 def redeem(
@@ -96,13 +62,7 @@ def redeem(
         return
     if member is None or reward is None:
         raise UsageError("give MEMBER and REWARD, or --resume")
-    definition = settings.rewards.find(reward)
-    if definition is None:
-        names = ", ".join(repr(r.name) for r in settings.rewards.catalogue) or "none defined"
-        raise NotFoundError(
-            f"no reward {reward!r} in the catalogue (rewards: {names})",
-            hint="rewards are [[rewards.catalogue]] tables in the config file",
-        )
+    definition = catalogue_reward(settings, reward)
     used_key = key or f"cli-{uuid.uuid4()}"
     with shopify_client(settings) as client:
         done = redeem_reward(
@@ -127,35 +87,3 @@ def redeem(
         f"key {done.key}{again}",
         markup=False,
     )
-
-
-def wallet_pusher(client: ShopifyClient, settings: Settings) -> PushWallet:
-    """Writes a member's available codes to the ``codes`` metafield with ``metafieldsSet``."""
-    codes = settings.codes
-
-    def push(shopify_id: str, available: str) -> None:
-        result = metafields_set(
-            client,
-            [
-                MetafieldInput(
-                    customer_gid(shopify_id),
-                    codes.namespace,
-                    codes.available_key,
-                    available,
-                    codes.metafield_type or "json",
-                )
-            ],
-        )
-        if result.errors:
-            raise ShopifyRequestError("; ".join(str(e) for e in result.errors))
-
-    return push
-
-
-def creator_for(client: ShopifyClient) -> CreateDiscount:
-    """``discountCodeBasicCreate`` on ``client``, as the redemption service takes it."""
-
-    def create(discount: BasicDiscount) -> DiscountCreateResult:
-        return discount_code_basic_create(client, discount)
-
-    return create
