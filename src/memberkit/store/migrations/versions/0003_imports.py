@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.Column("failed", sa.BigInteger(), nullable=False),
         sa.Column("first_failures", sa.Text(), nullable=False),
         sa.Column("actor", sa.String(length=200), nullable=False),
-        sa.Column("batch_id", sa.BigInteger(), nullable=True),
+        sa.Column("batch_id", _ID, nullable=True),
         sa.Column("runs", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("started_at", sa.DateTime(), nullable=True),
