@@ -28,6 +28,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -241,6 +242,48 @@ class BirthdaySettings:
 
 
 @dataclass(frozen=True)
+class EarningSettings:
+    """How orders earn points (see ``domain.earning``)."""
+
+    points_per_unit: Decimal = Decimal(1)
+    min_subtotal: Decimal = Decimal(0)
+    # Tier name -> multiplier, e.g. {Gold = "1.5"}; tiers not named earn x1.
+    tier_multipliers: dict[str, Decimal] = field(default_factory=dict)
+    first_order_bonus: int = 0
+    excluded_tags: tuple[str, ...] = ()
+    excluded_codes: tuple[str, ...] = ()
+    pending_days: int = 14
+
+
+ValueType = Literal["fixed_amount", "percentage"]
+
+
+@dataclass(frozen=True)
+class RewardDefinition:
+    """One ``[[rewards.catalogue]]`` entry: what a member can redeem points for."""
+
+    name: str
+    points_cost: int
+    value_type: ValueType
+    value: Decimal
+    min_spend: Decimal | None = None
+    validity_days: int = 90
+    code_prefix: str = "RWD"
+
+
+@dataclass(frozen=True)
+class RewardsSettings:
+    """The rewards catalogue, as ``[[rewards.catalogue]]`` tables."""
+
+    catalogue: tuple[RewardDefinition, ...] = ()
+
+    def find(self, name: str) -> RewardDefinition | None:
+        """The reward named ``name`` (case-insensitive), None when there is none."""
+        wanted = name.strip().lower()
+        return next((r for r in self.catalogue if r.name.strip().lower() == wanted), None)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting of memberkit, validated. Paths are absolute."""
 
@@ -255,6 +298,8 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     tiers: TiersSettings = field(default_factory=TiersSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    earning: EarningSettings = field(default_factory=EarningSettings)
+    rewards: RewardsSettings = field(default_factory=RewardsSettings)
     imports: ImportsSettings = field(default_factory=ImportsSettings)
     shopify: ShopifySettings = field(default_factory=ShopifySettings)
     events: EventsSettings = field(default_factory=EventsSettings)
@@ -408,6 +453,8 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "web.max_upload_mb": _check_range(1, 10_000),
     "web.login_max_failures": _check_range(1, 1000),
     "web.login_window_minutes": _check_range(1, 24 * 60),
+    "earning.first_order_bonus": _check_range(0, 1_000_000_000),
+    "earning.pending_days": _check_range(0, 3650),
     "imports.description_max_length": _check_range(1, 100_000),
     "imports.chunk_size": _check_range(1, 100_000),
     "imports.xlsx_reader": lambda v: (
@@ -533,7 +580,67 @@ def _coerce(value: Any, tp: Any, *, from_text: bool) -> Any:
         if isinstance(value, str) and value.strip():
             return Path(value.strip()).expanduser()
         raise ValueError(f"must be a path (a non-empty string), got {value!r}")
+    if tp is Decimal:
+        return _coerce_decimal(value)
+    if origin is tuple:
+        return _coerce_tuple(value, typing.get_args(tp)[0], from_text=from_text)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return _coerce_table(value, tp)
     raise TypeError(f"unsupported setting type {tp!r}")  # pragma: no cover - programming error
+
+
+def _coerce_decimal(value: Any) -> Decimal:
+    """A non-negative number written as a TOML number or a string of digits (never a float
+    kept as a float: ``1.5`` becomes ``Decimal("1.5")`` as written)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"must be a number such as 1.5, got {value!r}")
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"must be a number such as 1.5, got {value!r}") from None
+    if not number.is_finite() or number < 0:
+        raise ValueError(f"must be a number of 0 or more, got {value!r}")
+    return number
+
+
+def _coerce_tuple(value: Any, item: Any, *, from_text: bool) -> tuple[Any, ...]:
+    if from_text and isinstance(value, str):
+        if dataclasses.is_dataclass(item):
+            raise ValueError("can only be set in the config file (as [[tables]])")
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list):
+        raise ValueError(f"must be a list, got {value!r}")
+    out = []
+    for position, element in enumerate(value, start=1):
+        try:
+            out.append(_coerce(element, item, from_text=False))
+        except ValueError as exc:
+            raise ValueError(f"entry {position}: {exc}") from None
+    return tuple(out)
+
+
+def _coerce_table(value: Any, cls: type[Any]) -> Any:
+    """One ``[[section.key]]`` table as the dataclass ``cls``: unknown keys and missing ones
+    are errors naming the key."""
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a table, got {value!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    label = repr(value["name"]) if isinstance(value.get("name"), str) else "a table"
+    for key in value:
+        if key not in fields:
+            raise ValueError(f"{label}: unknown key {key!r}{_did_you_mean(key, list(fields))}")
+    kwargs = {}
+    for name, f in fields.items():
+        if name not in value:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ValueError(f"{label}: {name} is missing")
+            continue
+        try:
+            kwargs[name] = _coerce(value[name], hints[name], from_text=False)
+        except ValueError as exc:
+            raise ValueError(f"{label}: {name} {exc}") from None
+    return cls(**kwargs)
 
 
 def _json_text(text: str, what: str) -> Any:
@@ -640,11 +747,37 @@ def load_settings(
 
 def _check_cross_field(settings: Settings, source: str) -> None:
     """Rules between settings. Segment ids are checked where a mode uses them."""
+    _check_catalogue(settings.rewards, source)
     if settings.klaviyo_upload.enabled and not settings.klaviyo.enabled:
         raise ConfigError(
             f"{source}: klaviyo_upload.enabled = true needs klaviyo.enabled = true "
             "(changed profiles are found by comparing against Klaviyo)"
         )
+
+
+def _check_catalogue(rewards: RewardsSettings, source: str) -> None:
+    """Reward names unique (case-insensitively); costs, values and validity in range."""
+    seen: set[str] = set()
+    for reward in rewards.catalogue:
+        where = f"{source}: rewards.catalogue {reward.name!r}"
+        if not reward.name.strip():
+            raise ConfigError(f"{source}: rewards.catalogue: a reward has a blank name")
+        if reward.name.strip().lower() in seen:
+            raise ConfigError(f"{where} appears twice; reward names must be unique")
+        seen.add(reward.name.strip().lower())
+        if reward.points_cost < 1:
+            raise ConfigError(f"{where}: points_cost must be at least 1")
+        if reward.validity_days < 1:
+            raise ConfigError(f"{where}: validity_days must be at least 1")
+        if reward.value <= 0 or reward.value.as_tuple().exponent < -2:  # type: ignore[operator]
+            raise ConfigError(f"{where}: value must be more than 0, with at most 2 decimals")
+        if reward.value_type == "percentage" and reward.value > 100:
+            raise ConfigError(f"{where}: a percentage value is at most 100")
+        prefix = reward.code_prefix
+        if not prefix or not all(c.isascii() and (c.isalnum() or c in "-_") for c in prefix):
+            raise ConfigError(
+                f"{where}: code_prefix must be letters, digits, - or _, got {prefix!r}"
+            )
 
 
 def _read_toml(path: Path) -> dict[tuple[str, str], tuple[Any, bool, str]]:

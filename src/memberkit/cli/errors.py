@@ -38,6 +38,9 @@ EXIT_CODES: dict[str, int] = {
     "shopify_refused": EXIT_FAILED,
     "shopify_unavailable": EXIT_FAILED,
     "shopify_bulk_failed": EXIT_FAILED,
+    "webhook_unauthorized": EXIT_FAILED,
+    "redemption_refused": EXIT_FAILED,
+    "redemption_needs_customer": EXIT_FAILED,
     "failed": EXIT_FAILED,
 }
 

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 from typer.core import TyperCommand
 
+from memberkit.cli import earning
 from memberkit.cli.common import (
     ConfigOption,
     JsonOption,
@@ -312,3 +313,11 @@ def expire(
     stdout.print(
         f"expired {result.points} points in {result.entries} lots of {result.members} members"
     )
+
+
+# Earning from orders (cli/earning.py).
+app.command("earn")(earning.earn)
+app.command("release")(earning.release)
+app.command("pending")(earning.pending)
+app.command("apply-webhooks")(earning.apply_webhooks)
+app.command("daily")(earning.daily)

@@ -17,6 +17,7 @@ from rich.progress import (
 )
 
 from memberkit.cli import klaviyo as klaviyo_cli
+from memberkit.cli import redeem as redeem_cli
 from memberkit.cli.common import ConfigOption, load, parse_date_option, stderr, stdout
 from memberkit.runlog import configure_logging, stderr_is_terminal
 from memberkit.services.rewards.run import DailyRunResult, run_daily_update
@@ -193,3 +194,7 @@ def print_summary(result: RewardsUpdateResult) -> None:
     lines.append(f"Done in {result.timings.get('total', 0.0):.1f}s.")
     for line in lines:
         stdout.print(line, markup=False)
+
+
+# Redeeming points for a catalogue reward (cli/redeem.py).
+app.command("redeem")(redeem_cli.redeem)

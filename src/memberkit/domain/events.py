@@ -27,6 +27,9 @@ POINTS_DEDUCTED: Final = "points/deducted"
 POINTS_EXPIRED: Final = "points/expired"
 TIER_CHANGED: Final = "tier/changed"
 PROFILE_UPDATED: Final = "profile/updated"
+# A redeemed reward's code was created in Shopify and added to the wallet (issue 13):
+# ``redemption_id``, ``reward``, ``points_cost``, ``code`` (the wallet entry), ``balance_after``.
+REWARD_ISSUED: Final = "reward/issued"
 
 EVENT_TYPES: tuple[str, ...] = (
     POINTS_ADDED,
@@ -34,6 +37,7 @@ EVENT_TYPES: tuple[str, ...] = (
     POINTS_EXPIRED,
     TIER_CHANGED,
     PROFILE_UPDATED,
+    REWARD_ISSUED,
 )
 
 

@@ -33,7 +33,16 @@ EntryKind = Literal["credit", "debit", "expiry", "reversal"]
 ENTRY_KINDS: tuple[EntryKind, ...] = ("credit", "debit", "expiry", "reversal")
 
 Source = Literal[
-    "import", "api", "manual", "tier_reward", "birthday", "expiry", "reversal", "point_import"
+    "import",
+    "api",
+    "manual",
+    "tier_reward",
+    "birthday",
+    "expiry",
+    "reversal",
+    "order",
+    "redemption",
+    "point_import",
 ]
 SOURCES: tuple[Source, ...] = (
     "import",
@@ -43,6 +52,9 @@ SOURCES: tuple[Source, ...] = (
     "birthday",
     "expiry",
     "reversal",
+    # Points earned from orders (and taken back on refunds), and spent on rewards.
+    "order",
+    "redemption",
     # Entries of a bulk import file (``memberkit import run``, issue 10).
     "point_import",
 )

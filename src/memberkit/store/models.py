@@ -457,6 +457,111 @@ Index("ix_members_last_name_lower", func.lower(Member.last_name))
 Index("ix_members_first_name_lower", func.lower(Member.first_name))
 
 
+# --- earning and redemption (issue 13) ----------------------------------------------------
+
+
+class OrderEarning(Base):
+    """What one order earned, once per order name whatever the source (export or webhook).
+
+    Running state like ``lots``: points stay here, pending, until ``available_from``;
+    the release posts them as one ledger credit (``credit_entry_id``). Take-backs
+    before the release lower what will be credited (``points_taken``); after it they
+    are ledger debits (source ``order``). ``points_taken`` only grows.
+    """
+
+    __tablename__ = "order_earnings"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'released')", name="state_is_known"),
+        CheckConstraint(
+            "points_taken >= 0 AND points_taken <= base_points + bonus_points",
+            name="taken_in_range",
+        ),
+        Index("ix_order_earnings_state_available_from", "state", "available_from"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_name: Mapped[str] = mapped_column(String(200), unique=True)
+    # Shopify's order id, when known (webhooks; the export's "Id" column): refunds name it.
+    shopify_order_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    ordered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    subtotal: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    refunded: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    base_points: Mapped[int] = mapped_column(BigInteger)
+    bonus_points: Mapped[int] = mapped_column(BigInteger)
+    points_taken: Mapped[int] = mapped_column(BigInteger, default=0)
+    state: Mapped[str] = mapped_column(String(10))
+    available_from: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    credit_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # "export" or "webhook": where the order was first seen.
+    origin: Mapped[str] = mapped_column(String(10))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), index=True)
+
+
+class Redemption(Base):
+    """One redemption of a catalogue reward, exactly once per idempotency ``key``.
+
+    ``state``: ``pending`` (points deducted, code not yet confirmed by Shopify),
+    ``issued`` (code created and in the wallet), ``refused`` (Shopify refused; the
+    points were given back by ``refund_entry_id``).
+    """
+
+    __tablename__ = "redemptions"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'issued', 'refused')", name="state_is_known"),
+        Index("ix_redemptions_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    reward: Mapped[str] = mapped_column(String(200))
+    points_cost: Mapped[int] = mapped_column(BigInteger)
+    value_type: Mapped[str] = mapped_column(String(20))
+    value: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    min_spend: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    expires_on: Mapped[dt.date] = mapped_column(Date)
+    code: Mapped[str] = mapped_column(String(100), unique=True)
+    state: Mapped[str] = mapped_column(String(10))
+    deduct_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    refund_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    shopify_discount_id: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+
+
+class ShopifyWebhook(Base):
+    """A verified Shopify webhook, queued for the earning rules; one row per webhook id.
+
+    ``state``: ``queued``, ``applied`` (``result`` says what it did) or ``failed``
+    (``result`` says why; a failed one is retried by the next apply).
+    """
+
+    __tablename__ = "shopify_webhooks"
+    __table_args__ = (
+        CheckConstraint("state IN ('queued', 'applied', 'failed')", name="state_is_known"),
+        Index("ix_shopify_webhooks_state_id", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(String(200), unique=True)
+    topic: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(10), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    applied_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    result: Mapped[str | None] = mapped_column(Text)
+
+
 class Import(Base):
     """One bulk import file (issue 10): its kind, stored files, options, status and counts.
 
