@@ -101,3 +101,54 @@ def test_secret_comes_from_environment_then_env_file(tmp_path: Path) -> None:
     )
     assert from_env is not None and from_env.reveal() == "pk_env"
     assert read_secret("KLAVIYO_PRIVATE_KEY", tmp_path / "none.env", environ={}) is None
+
+
+def test_klaviyo_property_names_come_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    """Issue 8.11: a store names its properties; "" leaves one out."""
+    path = write_config(
+        tmp_path, '[klaviyo_properties]\nhas_dividends = "has_rewards"\naccount_state = ""\n'
+    )
+    env = {"MEMBERKIT_KLAVIYO_PROPERTIES__MEMBER_SINCE": "joined_on"}
+    names = load_settings(path, environ=env).klaviyo_properties.property_map
+    assert names.columns == (
+        "Email", "has_rewards", "discount_code", "discount_value", "min_spend",
+        "multiple_codes", "number_of_codes", "balance", "joined_on",
+    )  # fmt: skip
+
+
+def test_the_default_property_names_are_todays(workdir: Path) -> None:
+    from memberkit.domain.max_value import CSV_COLUMNS
+
+    assert load_settings(None, environ={}).klaviyo_properties.property_map.columns == CSV_COLUMNS
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[klaviyo_properties]\nbalance = "discount_code"\n',
+            "klaviyo_properties.balance: property name 'discount_code' is already the name "
+            "of discount_code",
+        ),
+        ("[klaviyo_properties]\nbalanse = 'b'\n", "did you mean 'klaviyo_properties.balance'?"),
+    ],
+)
+def test_an_unusable_property_name_is_a_config_error(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write_config(tmp_path, text), environ={})
+    assert expected in info.value.message
+    assert exit_code_for(info.value) == 2
+
+
+def test_the_init_template_documents_every_property_with_its_default() -> None:
+    import tomllib
+    from importlib.resources import files
+
+    from memberkit.domain.max_value import DEFAULT_NAMES
+
+    template = tomllib.loads(
+        files("memberkit").joinpath("templates/memberkit.toml").read_text(encoding="utf-8")
+    )
+    assert template["klaviyo_properties"] == DEFAULT_NAMES

@@ -121,9 +121,8 @@ def main() -> None:
     db = open_database(url)
     started = time.perf_counter()
     generate(db, args.events)
-    print(
-        f"generated {args.events:,} events in {time.perf_counter() - started:.1f} s ({url.split('@')[-1]})"
-    )
+    elapsed = time.perf_counter() - started
+    print(f"generated {args.events:,} events in {elapsed:.1f} s ({url.split('@')[-1]})")
 
     with FakeKlaviyo(latency=args.latency) as klaviyo:
         client = KlaviyoClient(

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from memberkit.domain.max_value import DEFAULT_NAMES, PropertyMap, PropertyMapError
 from memberkit.errors import ConfigError, ConfigNotFoundError
 
 DEFAULT_CONFIG_NAME = "memberkit.toml"
@@ -107,6 +108,29 @@ class KlaviyoUploadSettings:
     job_timeout_seconds: int = 900
     # First wait before polling a submitted job; later polls back off up to 15 s.
     poll_interval_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class KlaviyoPropertiesSettings:
+    """The Klaviyo property name of each max-value field; ``""`` leaves the field out.
+
+    The defaults are the seed store's names and reproduce today's files.
+    """
+
+    has_dividends: str = DEFAULT_NAMES["has_dividends"]
+    discount_code: str = DEFAULT_NAMES["discount_code"]
+    discount_value: str = DEFAULT_NAMES["discount_value"]
+    min_spend: str = DEFAULT_NAMES["min_spend"]
+    multiple_codes: str = DEFAULT_NAMES["multiple_codes"]
+    number_of_codes: str = DEFAULT_NAMES["number_of_codes"]
+    balance: str = DEFAULT_NAMES["balance"]
+    account_state: str = DEFAULT_NAMES["account_state"]
+    member_since: str = DEFAULT_NAMES["member_since"]
+
+    @property
+    def property_map(self) -> PropertyMap:
+        """The fields sent and their names (checked when the settings load)."""
+        return PropertyMap.of(dataclasses.asdict(self))
 
 
 @dataclass(frozen=True)
@@ -293,6 +317,7 @@ class Settings:
     processing: ProcessingSettings = field(default_factory=ProcessingSettings)
     klaviyo: KlaviyoSettings = field(default_factory=KlaviyoSettings)
     klaviyo_upload: KlaviyoUploadSettings = field(default_factory=KlaviyoUploadSettings)
+    klaviyo_properties: KlaviyoPropertiesSettings = field(default_factory=KlaviyoPropertiesSettings)
     codes: CodesSettings = field(default_factory=CodesSettings)
     fields: FieldsSettings = field(default_factory=FieldsSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -748,6 +773,11 @@ def load_settings(
 def _check_cross_field(settings: Settings, source: str) -> None:
     """Rules between settings. Segment ids are checked where a mode uses them."""
     _check_catalogue(settings.rewards, source)
+    try:
+        PropertyMap.of(dataclasses.asdict(settings.klaviyo_properties))
+    except PropertyMapError as exc:
+        setting = f"klaviyo_properties.{exc.field}" if exc.field else "klaviyo_properties"
+        raise ConfigError(f"{source}: {setting}: {exc}", setting=setting) from None
     if settings.klaviyo_upload.enabled and not settings.klaviyo.enabled:
         raise ConfigError(
             f"{source}: klaviyo_upload.enabled = true needs klaviyo.enabled = true "

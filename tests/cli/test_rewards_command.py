@@ -439,3 +439,64 @@ def test_member_codes_used_twice_are_listed_for_staff(store: Path) -> None:
     ]
     summary = last_log_line(store)
     assert "code_reuse=2" in summary.split()
+
+
+def test_another_store_names_its_metafields_and_klaviyo_properties(
+    store: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Issue 8.11: the same exports under another store's names give the same files,
+    with that store's metafield columns and Klaviyo property names (one left out)."""
+    seed = tmp_path_factory.mktemp("seed")
+    shutil.copytree(store / "input", seed / "input")
+    shutil.copy(store / "memberkit.toml", seed / "memberkit.toml")
+    assert run(seed / "memberkit.toml", "--today", DATE).returncode == 0
+
+    export = store / "input" / "customers_export.csv"
+    text = export.read_text(encoding="utf-8-sig")
+    header, rest = text.split("\n", 1)
+    renamed = {
+        "alpkit.discountcodes_2021": "acme.rewards_open",
+        "alpkit.usedcodes_2021": "acme.rewards_used",
+        "alpkit.expiredcodes_2021": "acme.rewards_gone",
+    }
+    for old, new in renamed.items():
+        header = header.replace(old, new)
+    export.write_text("\ufeff" + header + "\n" + rest, encoding="utf-8")
+    config = store / "memberkit.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        .replace('namespace = "alpkit"', 'namespace = "acme"')
+        .replace('available_key = "discountcodes_2021"', 'available_key = "rewards_open"')
+        .replace('used_key = "usedcodes_2021"', 'used_key = "rewards_used"')
+        .replace('expired_key = "expiredcodes_2021"', 'expired_key = "rewards_gone"')
+        + '\n[klaviyo_properties]\nhas_dividends = "has_rewards"\n'
+        'member_since = "member_since"\naccount_state = ""\n',
+        encoding="utf-8",
+    )
+    result = run(config, "--today", DATE)
+    assert result.returncode == 0, result.stderr
+
+    def sheet_rows(folder: Path) -> list[tuple[object, ...]]:
+        book = openpyxl.load_workbook(folder / "output" / f"customers_{DATE}.xlsx")
+        return [tuple(r) for r in book["Customers"].iter_rows(values_only=True)]
+
+    seed_sheet, sheet = sheet_rows(seed), sheet_rows(store)
+    assert sheet[0] == (
+        "ID", "email", "Command",
+        "Metafield: acme.rewards_open [json]",
+        "Metafield: acme.rewards_used [json]",
+        "Metafield: acme.rewards_gone [json]",
+    )  # fmt: skip
+    assert sheet[1:] == seed_sheet[1:]
+
+    seed_values = csv_rows(seed / "output" / f"max_value_{DATE}.csv")
+    values = csv_rows(store / "output" / f"max_value_{DATE}.csv")
+    assert values[0] == [
+        "Email", "has_rewards", "discount_code", "discount_value", "min_spend",
+        "multiple_codes", "number_of_codes", "balance", "member_since",
+    ]  # fmt: skip
+    # The same cells, without account_state (column 8 of the seed's file).
+    assert values[1:] == [row[:8] + row[9:] for row in seed_values[1:]]
+    reviews = csv_rows(store / "output" / f"for_reviews_{DATE}.csv")
+    assert reviews[0] == ["Email", "Metafield: acme.rewards_open"]
+    assert reviews[1:] == csv_rows(seed / "output" / f"for_reviews_{DATE}.csv")[1:]

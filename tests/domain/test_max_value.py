@@ -26,7 +26,7 @@ def make_row(**overrides: object) -> MaxValueRow:
         "number_of_codes": 1,
         "balance": Decimal("10.00"),
         "account_state": "enabled",
-        "MBR_date_created": "2021-03-04",
+        "member_since": "2021-03-04",
     }
     values.update(overrides)
     return MaxValueRow(**values)  # type: ignore[arg-type]
@@ -87,7 +87,7 @@ def test_different_values_are_changes(name: str, theirs: object) -> None:
 
 
 def test_missing_property_equals_only_empty_text() -> None:
-    row = make_row(account_state="", MBR_date_created="")
+    row = make_row(account_state="", member_since="")
     props = row.properties()
     del props["account_state"]
     del props["MBR_date_created"]

@@ -211,7 +211,7 @@ def max_value_row(
         number_of_codes=len(available),
         balance=sum((c.value for c in available), ZERO),
         account_state=account_state,
-        MBR_date_created=member_since,
+        member_since=member_since,
     )
 
 

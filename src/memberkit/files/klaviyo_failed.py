@@ -34,11 +34,15 @@ def failed_file_path(directory: Path, today: dt.date) -> Path:
     return path
 
 
-def write_failed_profiles(path: Path, rows: Sequence[tuple[dict[str, str], str]]) -> None:
+def write_failed_profiles(
+    path: Path,
+    rows: Sequence[tuple[dict[str, str], str]],
+    columns: Sequence[str] = CSV_COLUMNS,
+) -> None:
     """Write (cells, reason) rows atomically, in the max-value columns plus the reason."""
     with atomic_open(path, newline="") as fh:
         writer = SafeCsvWriter(fh)
-        writer.writerow([*CSV_COLUMNS, FAILURE_COLUMN])
+        writer.writerow([*columns, FAILURE_COLUMN])
         for cells, reason in rows:
             # A reason may quote a server's error body: never let a secret into the file.
-            writer.writerow([*(redact(cells.get(c, "")) for c in CSV_COLUMNS), redact(reason)])
+            writer.writerow([*(redact(cells.get(c, "")) for c in columns), redact(reason)])

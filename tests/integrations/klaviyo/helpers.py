@@ -94,7 +94,7 @@ def max_value_row(n: int, *, email: str | None = None, balance: str = "10.50") -
         number_of_codes=n % 5,
         balance=Decimal(balance),
         account_state="enabled",
-        MBR_date_created="" if n % 4 == 0 else "2021-03-04",
+        member_since="" if n % 4 == 0 else "2021-03-04",
     )
 
 

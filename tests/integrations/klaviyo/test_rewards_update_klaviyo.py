@@ -270,3 +270,53 @@ def test_a_key_echoed_by_klaviyo_is_redacted_in_stderr_log_and_failed_file(
     assert "key=Klaviyo-API-Key ****" in result.stderr and "key=Klaviyo-API-Key ****" in log
     for text in (result.stdout, result.stderr, log, failed_path.read_text()):
         assert key not in text
+
+
+def test_renamed_properties_are_compared_uploaded_and_cached_under_the_stores_names(
+    klaviyo: FakeKlaviyo, store: Path, offline_rows: list[dict[str, str]]
+) -> None:
+    """Issue 8.11: Klaviyo holds this store's names; a field left out is never sent."""
+    renames = {
+        "MEMBERKIT_KLAVIYO_PROPERTIES__HAS_DIVIDENDS": "has_rewards",
+        "MEMBERKIT_KLAVIYO_PROPERTIES__MEMBER_SINCE": "member_since",
+        "MEMBERKIT_KLAVIYO_PROPERTIES__ACCOUNT_STATE": "",
+    }
+    ann = dict(ANN_CURRENT_IN_KLAVIYO_SPELLINGS)
+    ann["has_rewards"] = ann.pop("has_dividends")
+    ann["member_since"] = ann.pop("MBR_date_created")
+    ann["account_state"] = "disabled"  # not sent: never compared
+    for row in offline_rows:
+        email = row["Email"].strip().lower()
+        current = email == "ann.jones@example.com"
+        # Bob holds today's values under the seed's names only: stale under this store's.
+        stale = dict(EXPECTED["bob.smith@example.com"])
+        klaviyo.add_profile(email, ann if current else stale, segments=["XVnnDX"])
+    result = run(store, klaviyo_env(klaviyo, **renames), "--segment")
+    assert result.returncode == 0, result.stderr
+
+    written = read_csv(store / "output" / f"max_value_{DATE}.csv")
+    assert [r["Email"].lower() for r in written] == list(EXPECTED)[1:]
+    assert list(written[0]) == [
+        "Email", "has_rewards", "discount_code", "discount_value", "min_spend",
+        "multiple_codes", "number_of_codes", "balance", "member_since",
+    ]  # fmt: skip
+    names = {"has_rewards", "member_since", *PROPERTY_NAMES} - {"has_dividends"}
+    names -= {"MBR_date_created", "account_state"}
+    for email, expected in list(EXPECTED.items())[1:]:
+        profile = klaviyo.profile_by_email(email)
+        assert profile is not None
+        sent = {k: v for k, v in profile.properties.items() if k in names}
+        want = {k: v for k, v in expected.items() if k in names}
+        want["has_rewards"] = expected["has_dividends"]
+        want["member_since"] = expected["MBR_date_created"]
+        assert typed(sent) == typed(want), email
+        # What was there under other names stays as it was (Bob's values, untouched).
+        assert profile.properties["account_state"] == "enabled"
+        assert profile.properties["has_dividends"] is True
+    cache = read_profile_index(store / "cache" / "klaviyo_segment_XVnnDX.json")
+    member = cache.profiles[offline_rows[1]["Email"].strip().lower()]
+    assert set(member["properties"]) == names
+
+    again = run(store, klaviyo_env(klaviyo, **renames), "--segment")
+    assert again.returncode == 0, again.stderr
+    assert read_csv(store / "output" / f"max_value_{DATE}.csv") == []

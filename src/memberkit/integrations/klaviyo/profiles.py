@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import httpx
 
-from memberkit.domain.max_value import subset_properties
+from memberkit.domain.max_value import DEFAULT_PROPERTIES, PropertyMap, subset_properties
 from memberkit.domain.profile_index import CachedProfile, ProfileIndex
 from memberkit.integrations.klaviyo.client import KlaviyoClient
 from memberkit.integrations.klaviyo.errors import KlaviyoError, KlaviyoRequestError
@@ -143,6 +143,7 @@ class ProfileFetcher:
         workers: int = 8,
         on_page: Callable[[int], None] | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        properties: PropertyMap = DEFAULT_PROPERTIES,
     ) -> None:
         if source.mode == "segment" and not source.segment_id:
             raise ValueError("a segment source needs a segment id")
@@ -150,6 +151,8 @@ class ProfileFetcher:
         self.source = source
         self.workers = max(1, workers)
         self.on_page = on_page
+        # The max-value properties an index keeps of each profile (the names sent).
+        self.properties = properties
         self._clock = clock or _utcnow
         self.stats = FetchStats()
         self._lock = threading.Lock()
@@ -289,7 +292,7 @@ class ProfileFetcher:
                 )
             seen = without_email = 0
             for item in data:
-                row = _row(item)
+                row = _row(item, self.properties)
                 seen += 1
                 if row is None:
                     without_email += 1
@@ -320,7 +323,7 @@ class ProfileFetcher:
         return url
 
 
-def _row(item: Any) -> ProfileRow | None:
+def _row(item: Any, properties: PropertyMap) -> ProfileRow | None:
     if not isinstance(item, dict):
         return None
     attributes = item.get("attributes")
@@ -330,8 +333,8 @@ def _row(item: Any) -> ProfileRow | None:
     pid = item.get("id")
     if not isinstance(email, str) or not email.strip() or not isinstance(pid, str):
         return None
-    properties = attributes.get("properties")
-    props = subset_properties(properties) if isinstance(properties, dict) else {}
+    found = attributes.get("properties")
+    props = subset_properties(found, properties) if isinstance(found, dict) else {}
     return email.strip().lower(), pid, props
 
 

@@ -25,11 +25,12 @@ from typing import Literal
 
 from memberkit.config import Settings
 from memberkit.domain.max_value import (
-    CSV_COLUMNS,
+    DEFAULT_PROPERTIES,
+    PropertyMap,
     PropertyParseError,
     format_property,
     header_problems,
-    row_from_cells,
+    properties_from_cells,
 )
 from memberkit.domain.profile_index import ProfileIndex
 from memberkit.errors import ConfigError, InputFileError
@@ -153,7 +154,11 @@ def get_profile_index(
     clock = time.monotonic()
     try:
         fetcher = ProfileFetcher(
-            client, source, workers=settings.klaviyo.fetch_workers, on_page=on_page
+            client,
+            source,
+            workers=settings.klaviyo.fetch_workers,
+            on_page=on_page,
+            properties=settings.klaviyo_properties.property_map,
         )
         full_every = dt.timedelta(days=settings.klaviyo.full_refresh_days)
         if (
@@ -197,8 +202,12 @@ class MaxValueFile:
     rows: int = 0
 
 
-def read_max_value_csv(path: Path) -> MaxValueFile:
-    """Read any max-value-shaped CSV (the update's output, or a failed-profiles file)."""
+def read_max_value_csv(path: Path, properties: PropertyMap = DEFAULT_PROPERTIES) -> MaxValueFile:
+    """Read any max-value-shaped CSV (the update's output, or a failed-profiles file).
+
+    Its columns are ``Email`` and the property names of ``properties`` (the
+    ``[klaviyo_properties]`` settings); other columns are ignored.
+    """
     try:
         fh = path.open("r", encoding="utf-8-sig", newline="")
     except FileNotFoundError:
@@ -209,7 +218,7 @@ def read_max_value_csv(path: Path) -> MaxValueFile:
     with fh:
         reader = csv.DictReader(fh)
         header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = header_problems(header)
+        missing = header_problems(header, properties)
         if missing:
             raise InputFileError(
                 f"{path}: not a max-value file: missing column(s) {', '.join(missing)}; "
@@ -220,17 +229,17 @@ def read_max_value_csv(path: Path) -> MaxValueFile:
         reader.fieldnames = header
         for number, raw in enumerate(reader, start=2):
             out.rows += 1
-            cells = {column: (raw.get(column) or "") for column in CSV_COLUMNS}
+            cells = {column: (raw.get(column) or "") for column in properties.columns}
             email = cells["Email"].strip()
             if not email:
                 out.invalid.append((cells, f"line {number}: Email is empty"))
                 continue
             try:
-                row = row_from_cells(cells)
+                values = properties_from_cells(cells, properties)
             except PropertyParseError as exc:
                 out.invalid.append((cells, f"line {number}: {exc}"))
                 continue
-            out.updates.append(ProfileUpdate(number, email, row.properties()))
+            out.updates.append(ProfileUpdate(number, email, values))
     return out
 
 
@@ -316,7 +325,8 @@ def upload_max_value_csv(
     """
     clock = time.monotonic()
     dry = settings.klaviyo_upload.dry_run if dry_run is None else dry_run
-    data = read_max_value_csv(path)
+    properties = settings.klaviyo_properties.property_map
+    data = read_max_value_csv(path, properties)
     for cells, reason in data.invalid:
         log.warning("%s: not uploaded (%s): %s", path.name, cells.get("Email", ""), reason)
     if dry:
@@ -355,7 +365,7 @@ def upload_max_value_csv(
     if failed_rows:
         # On a dry run only the rows that cannot be sent are known to fail.
         result.failed_path = failed_file_path(settings.output.directory, today)
-        write_failed_profiles(result.failed_path, failed_rows)
+        write_failed_profiles(result.failed_path, failed_rows, properties.columns)
     if report.uploaded:
         result.cache_updates = write_through(
             report.uploaded, existing_caches(settings) if caches is None else caches

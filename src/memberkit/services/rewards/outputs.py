@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Protocol
 
 from memberkit.config import Settings
-from memberkit.domain.max_value import CSV_COLUMNS
 from memberkit.domain.rewards import CODE_REUSE_COLUMNS
 from memberkit.files.archive import archive_earlier_outputs
 from memberkit.files.background import BackgroundWriter
@@ -180,7 +179,9 @@ class RewardsFiles:
                 remote = BackgroundWriter(CodeListsWriter, *code_list_args)
             else:
                 local = CodeListsWriter(*code_list_args)
-            max_value = CsvRowWriter(staged["max_value"].temp, CSV_COLUMNS)
+            max_value = CsvRowWriter(
+                staged["max_value"].temp, settings.klaviyo_properties.property_map.columns
+            )
         except BaseException:
             if remote is not None:
                 remote.abort()

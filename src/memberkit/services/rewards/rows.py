@@ -44,7 +44,7 @@ from memberkit.domain.customers import CustomerIdError, customer_id
 from memberkit.domain.dates import DateParseError, created_date
 from memberkit.domain.echo import echo
 from memberkit.domain.emails import email_problem
-from memberkit.domain.max_value import changed_properties
+from memberkit.domain.max_value import DEFAULT_PROPERTIES, PropertyMap, changed_properties
 from memberkit.domain.profile_index import ProfileIndex
 from memberkit.domain.rewards import (
     CodeOwner,
@@ -258,8 +258,12 @@ class CustomerRowProcessor(CustomerRowRules):
         counts: RewardsCounts,
         profile_index: ProfileIndex | None = None,
         on_changed: ChangedCustomerSink | None = None,
+        properties: PropertyMap = DEFAULT_PROPERTIES,
     ) -> None:
         super().__init__(layout=layout, parser=parser)
+        # The max-value properties sent, and their names ([klaviyo_properties]).
+        self.properties = properties
+        self._pick = None if properties.sends_everything_as_default else properties.pick
         self.uses = uses
         self.today = today
         self.outputs = outputs
@@ -389,19 +393,18 @@ class CustomerRowProcessor(CustomerRowRules):
         layout = self.layout
         state = row[layout.account_state].strip() if layout.account_state is not None else ""
         if self.profiles is None:
-            self.outputs.max_value.write(
-                max_value_cells(email, remaining, account_state=state, member_since=since)
-            )
+            cells = max_value_cells(email, remaining, account_state=state, member_since=since)
+            self.outputs.max_value.write(cells if self._pick is None else self._pick(cells))
             return
         profile = self.profiles.get(email_lower)
         if profile is None:
             self.counts.max_value_skipped_not_in_klaviyo += 1
             return
         max_value = max_value_row(email, remaining, account_state=state, member_since=since)
-        if not changed_properties(max_value, profile["properties"]):
+        if not changed_properties(max_value, profile["properties"], self.properties):
             self.counts.max_value_skipped_unchanged += 1
             return
-        self.outputs.max_value.write(max_value.csv_cells())
+        self.outputs.max_value.write(max_value.csv_cells(self.properties))
 
     def unmatched_usage(self) -> tuple[int, int]:
         """Usage codes that matched no available code: (already used, not a member code)."""

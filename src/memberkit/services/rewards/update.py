@@ -238,6 +238,7 @@ class _RewardsRun:
                         counts=counts,
                         profile_index=index,
                         on_changed=self.on_changed,
+                        properties=settings.klaviyo_properties.property_map,
                     )
 
                 if self.spool is not None:
