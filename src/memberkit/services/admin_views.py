@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -237,11 +237,14 @@ def dashboard(db: Database, *, days: int = 90, now: dt.datetime | None = None) -
             else None
         )
         day = func.date(LedgerEntry.effective_at)
+        # A literal 0, not a bound parameter: PostgreSQL compares the GROUP BY
+        # expression with the selected one, and two binds ($1, $2) differ.
+        positive_entry = LedgerEntry.points > literal_column("0")
         totals: dict[dt.date, dict[str, int]] = {}
         for when, kind, positive, points in session.execute(
-            select(day, LedgerEntry.kind, LedgerEntry.points > 0, func.sum(LedgerEntry.points))
+            select(day, LedgerEntry.kind, positive_entry, func.sum(LedgerEntry.points))
             .where(LedgerEntry.effective_at >= start)
-            .group_by(day, LedgerEntry.kind, LedgerEntry.points > 0)
+            .group_by(day, LedgerEntry.kind, positive_entry)
         ).all():
             date = when if isinstance(when, dt.date) else dt.date.fromisoformat(str(when)[:10])
             slot = totals.setdefault(date, {"added": 0, "deducted": 0, "expired": 0})
