@@ -2,9 +2,9 @@
 
 A real ``memberkit import run`` subprocess applies a points-adjust file (credits,
 debits, unknown members, debits larger than the balance) in small chunks; it is
-killed at seeded random moments while it applies, then ``memberkit import
-resume ID`` is started and killed again, several times, and finally left to
-finish. Balances, ledger entries (by idempotency key), failed rows, the results
+killed at seeded random points of its progress (rows committed) while it
+applies, then ``memberkit import resume ID`` is started and killed again,
+several times, and finally left to finish. Balances, ledger entries (by idempotency key), failed rows, the results
 file (but for its timestamps) and the outbox (but for entry ids, which a
 PostgreSQL sequence does not give back on rollback) must equal those of the
 same import run without interruption. On SQLite and PostgreSQL.
@@ -95,19 +95,32 @@ def start(config: Path, *args: str) -> subprocess.Popen[bytes]:
     )
 
 
-def wait_applying(db: Database, process: subprocess.Popen[bytes]) -> bool:
-    """Wait until the last import is running (True), or the process ended (False)."""
+def applied_position(db: Database) -> tuple[str | None, int]:
+    """The last import's status and how many of its rows are committed (its checkpoint)."""
+    with db.read() as session:
+        row = session.scalars(select(Import).order_by(Import.id.desc()).limit(1)).first()
+        if row is None:
+            return None, 0
+        batch = session.get(Batch, row.batch_id) if row.batch_id else None
+        return row.status, batch.position if batch is not None else 0
+
+
+def wait_past(db: Database, process: subprocess.Popen[bytes], target: int) -> bool:
+    """Wait until the import has committed more than ``target`` rows (True) or ended (False).
+
+    The kill is placed by observed progress, not by time: a fast machine would
+    otherwise finish before the sleep ends and a slow one not start applying.
+    """
     deadline = time.monotonic() + DEADLINE
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return False
-        with db.read() as session:
-            status = session.scalar(select(Import.status).order_by(Import.id.desc()).limit(1))
-        if status == "running":
+        status, position = applied_position(db)
+        if status == "running" and position > target:
             return True
-        time.sleep(0.01)
+        time.sleep(0.005)
     process.kill()
-    raise AssertionError("the import never started applying")
+    raise AssertionError(f"the import never got past row {target}")
 
 
 def snapshot(db: Database, import_id: int) -> dict[str, Any]:
@@ -149,6 +162,7 @@ def test_killed_import_resumes_to_the_same_end_as_an_uninterrupted_one(
     extra = "\n[imports]\nchunk_size = 50\n"
     plain = store_settings(tmp_path / "plain", database_url, extra)
     source = adjust_file(tmp_path / "adjust.csv")
+    valid_rows = len(source.read_text("utf-8").splitlines()) - 1
 
     db = open_database(database_url)
     try:
@@ -174,20 +188,23 @@ def test_killed_import_resumes_to_the_same_end_as_an_uninterrupted_one(
         process = start(config, "run", "points-adjust", str(source))
         import_id: int | None = None
         mid_apply = 0
+        committed = 0
         for _ in range(KILLS):
-            if not wait_applying(db, process):
+            # Somewhere in the rows still to apply, leaving at least a chunk after it.
+            if committed + 1 >= valid_rows - 100:
                 break
-            time.sleep(rng.uniform(0.0, 0.8))
+            target = rng.randint(committed + 1, valid_rows - 100)
+            if not wait_past(db, process, target):
+                break
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=DEADLINE)
+            status, committed = applied_position(db)
+            if status == "running" and 0 < committed < valid_rows:
+                mid_apply += 1
+            if status == "completed":
+                break
             with db.read() as session:
-                row = session.scalars(select(Import).order_by(Import.id.desc()).limit(1)).one()
-                import_id = row.id
-                batch = session.get(Batch, row.batch_id) if row.batch_id else None
-                if row.status == "running" and batch is not None and 0 < batch.position < ROWS:
-                    mid_apply += 1
-                if row.status == "completed":
-                    break
+                import_id = session.scalar(select(func.max(Import.id)))
             process = start(config, "resume", str(import_id))
         process.communicate(timeout=DEADLINE)
         with db.read() as session:

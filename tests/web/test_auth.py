@@ -19,6 +19,8 @@ from memberkit.web.security import CONTENT_SECURITY_POLICY
 from memberkit.web.session import COOKIE_NAME
 
 OPEN_PATHS = {"/login", "/healthz"}
+# Authenticated by Shopify's HMAC signature over the body instead of a session.
+SIGNED_PATHS = {"/webhooks/shopify"}
 
 
 def _walk(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -35,7 +37,7 @@ def test_every_route_declares_a_role(settings: Settings) -> None:
     app = create_app(settings, start_worker=False)
     checked = 0
     for path, route in _walk(app.routes):
-        if path in OPEN_PATHS or path.startswith("/static"):
+        if path in OPEN_PATHS | SIGNED_PATHS or path.startswith("/static"):
             continue
         dependant = getattr(route, "dependant", None)
         assert dependant is not None, f"{path} is not an API route"
@@ -54,6 +56,13 @@ def test_pages_redirect_to_login_and_api_says_401(client: TestClient) -> None:
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "login_required"
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_the_shopify_webhook_is_served_and_refuses_an_unsigned_post(client: TestClient) -> None:
+    response = client.post(
+        "/webhooks/shopify", content=b"{}", headers={"X-Shopify-Topic": "orders/paid"}
+    )
+    assert response.status_code == 401
 
 
 def test_login_sets_a_hardened_session_cookie(client: TestClient, people: dict[str, str]) -> None:

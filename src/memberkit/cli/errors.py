@@ -41,6 +41,8 @@ EXIT_CODES: dict[str, int] = {
     "webhook_unauthorized": EXIT_FAILED,
     "redemption_refused": EXIT_FAILED,
     "redemption_needs_customer": EXIT_FAILED,
+    "login_refused": EXIT_FAILED,
+    "login_rate_limited": EXIT_FAILED,
     "failed": EXIT_FAILED,
 }
 

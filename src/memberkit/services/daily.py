@@ -39,7 +39,7 @@ from memberkit.clock import utcnow
 from memberkit.config import Settings
 from memberkit.domain.birthdays import birthday_keys
 from memberkit.domain.tiers import TierRule, qualifying_tier
-from memberkit.errors import MemberkitError
+from memberkit.errors import InvalidValueError, MemberkitError
 from memberkit.events.reminders import send_expiry_reminders
 from memberkit.store.database import Database, open_database
 from memberkit.store.models import Batch, BirthdayAward, LedgerEntry, Member, Tier
@@ -276,9 +276,9 @@ def run_daily(
     skipped = set(skip)
     unknown = skipped - set(STEPS)
     if unknown:
-        from memberkit.errors import UsageError
-
-        raise UsageError(f"unknown step {sorted(unknown)[0]!r}; the steps are {', '.join(STEPS)}")
+        raise InvalidValueError(
+            f"unknown step {sorted(unknown)[0]!r}; the steps are {', '.join(STEPS)}"
+        )
     zone = settings.processing.zone
     started = clock()
     run_date = today or started.astimezone(zone).date()

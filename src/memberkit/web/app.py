@@ -25,7 +25,7 @@ from memberkit.errors import MemberkitError
 from memberkit.store.database import open_database
 from memberkit.web.deps import Forbidden, LoginRequired
 from memberkit.web.rendering import STATUS_FOR_CODE, error_response, make_environment
-from memberkit.web.routes import api, auth, dashboard, imports, members, runs
+from memberkit.web.routes import api, auth, dashboard, imports, members, runs, shopify_webhooks
 from memberkit.web.routes import settings as settings_routes
 from memberkit.web.security import BodyLimitMiddleware, SecurityHeadersMiddleware
 from memberkit.web.session import SessionCodec, load_secret_key
@@ -71,6 +71,8 @@ def create_app(settings: Settings, *, start_worker: bool = True) -> FastAPI:
 
     for module in (auth, dashboard, members, imports, runs, settings_routes, api):
         app.include_router(module.router)
+    # Signed by Shopify (HMAC over the body), not by a session: no role, no CSRF.
+    app.include_router(shopify_webhooks.router)
     app.include_router(api.docs_router)
 
     @app.get("/healthz", include_in_schema=False)
