@@ -1,13 +1,14 @@
 """An import killed (SIGKILL) at random points and resumed ends exactly as an uninterrupted one.
 
-A real ``memberkit import run`` subprocess applies a points-adjust file (credits,
-debits, unknown members, debits larger than the balance) in small chunks; it is
-killed at seeded random points of its progress (rows committed) while it
-applies, then ``memberkit import resume ID`` is started and killed again,
-several times, and finally left to finish. Balances, ledger entries (by
-idempotency key), failed rows, the results file (but for its timestamps) and the outbox (but for entry ids, which a
-PostgreSQL sequence does not give back on rollback) must equal those of the
-same import run without interruption. On SQLite and PostgreSQL.
+A real ``memberkit import run`` subprocess applies a points-adjust file
+(credits, debits, unknown members, debits larger than the balance) in small
+chunks; it is killed at seeded random points of its progress (rows committed)
+while it applies, then ``memberkit import resume ID`` is started and killed
+again, several times, and finally left to finish. Balances, ledger entries (by
+idempotency key), failed rows, the results file (but for its timestamps) and
+the outbox (but for entry ids, which a PostgreSQL sequence does not give back
+on rollback) must equal those of the same import run without interruption. On
+SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
