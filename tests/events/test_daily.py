@@ -189,7 +189,7 @@ def test_a_failed_step_is_recorded_and_the_later_steps_still_run(
 
 
 def test_unknown_steps_to_skip_are_refused() -> None:
-    from memberkit.errors import UsageError
+    from memberkit.errors import InvalidValueError
 
-    with pytest.raises(UsageError, match="the steps are"):
+    with pytest.raises(InvalidValueError, match="the steps are"):
         run_daily(_settings(), skip=["birthday"])
