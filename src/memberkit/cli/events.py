@@ -17,21 +17,12 @@ from memberkit.errors import NotFoundError, UsageError
 from memberkit.events import queue
 from memberkit.events.deliver import DeliveryOptions, DeliveryReport, deliver
 from memberkit.events.outbox import list_events
-from memberkit.events.sinks.factory import make_sinks, sink_types
-from memberkit.events.sinks.webhooks import webhook_sink_name
+from memberkit.events.sinks.factory import make_sinks, sink_labels, sink_types
 from memberkit.store.database import open_database
 
 app = typer.Typer(help="Events written with every ledger, tier and profile change.")
 
 EXIT_SOME_DEAD = 3
-
-
-def sink_labels(settings: Settings) -> dict[str, str]:
-    """Sink name -> how people read it (a webhook's URL)."""
-    labels = {name: name for name in sink_types(settings)}
-    for url in settings.events.webhooks.urls:
-        labels[webhook_sink_name(url)] = f"webhook {url}"
-    return labels
 
 
 def delivery_options(settings: Settings) -> DeliveryOptions:

@@ -25,7 +25,16 @@ from memberkit.errors import MemberkitError
 from memberkit.store.database import open_database
 from memberkit.web.deps import Forbidden, LoginRequired
 from memberkit.web.rendering import STATUS_FOR_CODE, error_response, make_environment
-from memberkit.web.routes import api, auth, dashboard, imports, members, runs, shopify_webhooks
+from memberkit.web.routes import (
+    api,
+    auth,
+    dashboard,
+    events,
+    imports,
+    members,
+    runs,
+    shopify_webhooks,
+)
 from memberkit.web.routes import settings as settings_routes
 from memberkit.web.security import BodyLimitMiddleware, SecurityHeadersMiddleware
 from memberkit.web.session import SessionCodec, load_secret_key
@@ -69,7 +78,7 @@ def create_app(settings: Settings, *, start_worker: bool = True) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    for module in (auth, dashboard, members, imports, runs, settings_routes, api):
+    for module in (auth, dashboard, members, imports, runs, events, settings_routes, api):
         app.include_router(module.router)
     # Signed by Shopify (HMAC over the body), not by a session: no role, no CSRF.
     app.include_router(shopify_webhooks.router)

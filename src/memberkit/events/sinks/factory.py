@@ -27,6 +27,14 @@ def sink_types(settings: Settings) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def sink_labels(settings: Settings) -> dict[str, str]:
+    """Sink name -> how people read it (a webhook's URL)."""
+    labels = {name: name for name in sink_types(settings)}
+    for url in settings.events.webhooks.urls:
+        labels[webhook_sink_name(url)] = f"webhook {url}"
+    return labels
+
+
 def make_sinks(settings: Settings) -> list[Sink]:
     """Every enabled sink, ready to send; a missing key or setting is a ``ConfigError``."""
     events = settings.events
