@@ -123,6 +123,17 @@ def update(
                 path = write_failures(pushed, settings.output.directory, done.rewards.run_date)
                 stdout.print(f"  {path}  ({len(pushed.failed):,} failed)", markup=False)
                 exit_code = max(exit_code, 3)
+            if settings.shopify.push_mode == "api":
+                # The file stays as the record and the fallback (docs/shopify.md).
+                stdout.print(
+                    "Shopify: pushed through the Admin API; the Matrixify file is a record, "
+                    + (
+                        "import it (or run `memberkit shopify push`) for the failed members."
+                        if pushed.failed
+                        else "no need to import it."
+                    ),
+                    markup=False,
+                )
     if done.dry_run:
         stdout.print(
             f"Dry run: outputs written to {done.output_directory} only; "
