@@ -29,7 +29,20 @@ from memberkit.integrations.shopify.operations import UserError, user_errors
 
 log = logging.getLogger("memberkit.shopify")
 
-MAX_FILE_BYTES = 100 * 1024 * 1024
+#: Shopify's limit on one bulk mutation's staged upload: 100 MB.
+UPLOAD_LIMIT_BYTES = 100 * 1024 * 1024
+
+
+def file_budget(upload_limit_bytes: int) -> int:
+    """The most JSONL bytes one file may hold under ``upload_limit_bytes``.
+
+    The staged upload is a multipart POST whose form fields (key, policy,
+    signature...) count against the target's limit too, so a file filled to the
+    byte is refused (EntityTooLarge) and nothing is pushed. A tenth of the
+    limit, at most 1 MiB, is kept for them (they are under 1 KB today).
+    """
+    return upload_limit_bytes - min(1024 * 1024, upload_limit_bytes // 10)
+
 
 STAGED_UPLOADS_CREATE = """
 mutation StagedUploadsCreate($input: [StagedUploadInput!]!) {
@@ -107,7 +120,7 @@ def run_bulk_mutation(
     mutation: str,
     lines: Iterable[dict[str, Any]],
     *,
-    max_file_bytes: int = MAX_FILE_BYTES,
+    upload_limit_bytes: int = UPLOAD_LIMIT_BYTES,
     poll_seconds: float = 1.0,
     max_poll_seconds: float = 10.0,
     timeout_seconds: float = 3600.0,
@@ -118,7 +131,7 @@ def run_bulk_mutation(
     report = BulkReport()
     encoded = (json.dumps(line, separators=(",", ":")).encode() for line in lines)
     offset = 0
-    for number, chunk in enumerate(_chunks(encoded, max_file_bytes), start=1):
+    for number, chunk in enumerate(_chunks(encoded, file_budget(upload_limit_bytes)), start=1):
         results = _run_one(
             client,
             mutation,
