@@ -13,13 +13,11 @@ import typer
 from memberkit.cli.common import ConfigOption, JsonOption, cli_actor, print_json, stdout
 from memberkit.cli.db import open_store
 from memberkit.errors import UsageError
-from memberkit.services.redemption import redeem as redeem_reward
 from memberkit.services.redemption import resume_pending
 from memberkit.services.redemption_client import (
-    catalogue_reward,
     creator_for,
+    redeem_from_catalogue,
     shopify_client,
-    wallet_pusher,
 )
 
 
@@ -62,19 +60,10 @@ def redeem(
         return
     if member is None or reward is None:
         raise UsageError("give MEMBER and REWARD, or --resume")
-    definition = catalogue_reward(settings, reward)
     used_key = key or f"cli-{uuid.uuid4()}"
-    with shopify_client(settings) as client:
-        done = redeem_reward(
-            db,
-            member=member,
-            reward=definition,
-            key=used_key,
-            create_discount=creator_for(client),
-            actor=cli_actor(),
-            zone=zone,
-            push_wallet=wallet_pusher(client, settings),
-        )
+    done = redeem_from_catalogue(
+        db, settings, member=member, reward=reward, key=used_key, actor=cli_actor()
+    )
     if as_json:
         print_json(done.to_json())
         return
@@ -82,7 +71,7 @@ def redeem(
     spend = f", min spend {done.min_spend}" if done.min_spend is not None else ""
     value = f"{done.value}%" if done.value_type == "percentage" else f"{done.value}"
     stdout.print(
-        f"redeemed {definition.name!r}: code {done.code} ({value} off{spend}, expires "
+        f"redeemed {done.reward!r}: code {done.code} ({value} off{spend}, expires "
         f"{done.expires_on}); {done.points_cost} points, balance {done.balance}; "
         f"key {done.key}{again}",
         markup=False,

@@ -22,7 +22,9 @@ from memberkit.integrations.shopify import (
     metafields_set,
 )
 from memberkit.integrations.shopify.errors import ShopifyRequestError
-from memberkit.services.redemption import CreateDiscount, PushWallet
+from memberkit.services.ledger.members import MemberRef
+from memberkit.services.redemption import CreateDiscount, PushWallet, RedemptionView, redeem
+from memberkit.store.database import Database
 
 
 def catalogue_reward(settings: Settings, name: str) -> RewardDefinition:
@@ -93,3 +95,26 @@ def creator_for(client: ShopifyClient) -> CreateDiscount:
         return discount_code_basic_create(client, discount)
 
     return create
+
+
+def redeem_from_catalogue(
+    db: Database, settings: Settings, *, member: MemberRef, reward: str, key: str, actor: str
+) -> RedemptionView:
+    """Redeem the catalogue's ``reward`` for ``member`` against the configured store.
+
+    What ``rewards redeem``, the member page and ``POST /api/v1/members/{id}/redemptions``
+    do: the code is created in Shopify, the points deducted, the code added to the
+    member's wallet and written to the metafield, once per ``key``.
+    """
+    definition = catalogue_reward(settings, reward)
+    with shopify_client(settings) as client:
+        return redeem(
+            db,
+            member=member,
+            reward=definition,
+            key=key,
+            create_discount=creator_for(client),
+            actor=actor,
+            zone=settings.processing.zone,
+            push_wallet=wallet_pusher(client, settings),
+        )

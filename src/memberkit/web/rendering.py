@@ -37,6 +37,11 @@ STATUS_FOR_CODE: dict[str, int] = {
     "import_state": 409,
     "login_refused": 401,
     "login_rate_limited": 429,
+    # Shopify refused the code or was unreachable (the points were given back).
+    "redemption_refused": 502,
+    "redemption_needs_customer": 409,
+    "shopify_unavailable": 503,
+    "shopify_auth": 502,
 }
 
 

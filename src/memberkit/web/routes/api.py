@@ -18,6 +18,7 @@ from memberkit.services import admin_views, jobs
 from memberkit.services import imports as import_service
 from memberkit.services.ledger import points as ledger
 from memberkit.services.ledger.members import show_member
+from memberkit.services.redemption_client import redeem_from_catalogue
 from memberkit.services.rewards.mirror import recent_rewards_runs
 from memberkit.web.deps import Operator, Viewer, app_db, app_settings
 from memberkit.web.rendering import render
@@ -40,6 +41,17 @@ class PointsRequest(BaseModel):
     internal_note: str | None = Field(default=None, description="note for staff only")
     expires: str | None = Field(default=None, description="YYYY-MM-DD, last day points count")
     key: str | None = Field(default=None, description="idempotency key: a repeat posts once")
+
+
+class RedemptionRequest(BaseModel):
+    """Redeem a catalogue reward for the member."""
+
+    reward: str = Field(description="the reward's name in [[rewards.catalogue]] (any case)")
+    key: str = Field(
+        min_length=1,
+        max_length=150,
+        description="idempotency key: a repeat returns the same code, never a second one",
+    )
 
 
 class RunRequest(BaseModel):
@@ -109,6 +121,22 @@ def points(request: Request, caller: Operator, member_id: int, body: PointsReque
         actor=caller.actor,
     )
     return result.to_json()
+
+
+@router.post("/members/{member_id}/redemptions", status_code=201)
+def redemptions(
+    request: Request, caller: Operator, member_id: int, body: RedemptionRequest
+) -> Json:
+    """Points for a one-use Shopify code in the member's codes (operators and admins)."""
+    done = redeem_from_catalogue(
+        app_db(request),
+        app_settings(request),
+        member=member_id,
+        reward=body.reward,
+        key=f"api:{body.key}",
+        actor=caller.actor,
+    )
+    return done.to_json()
 
 
 @router.get("/imports")

@@ -7,6 +7,7 @@ import secrets
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
 from memberkit.config import Settings
@@ -16,6 +17,7 @@ from memberkit.services import admin_views
 from memberkit.services.ledger import points as ledger
 from memberkit.services.ledger.members import MemberRef, show_member
 from memberkit.services.ledger.points import PostingResult
+from memberkit.services.redemption_client import redeem_from_catalogue
 from memberkit.store.database import Database
 from memberkit.web.deps import Operator, Viewer, app_db, app_settings
 from memberkit.web.rendering import STATUS_FOR_CODE, render
@@ -95,6 +97,7 @@ def _member_page(
     entries = ledger.history(db, member=member_id)
     actors = admin_views.entry_actors(db, member_id)
     posted = request.query_params.get("posted")
+    settings = app_settings(request)
     return render(
         request,
         "members/member.html",
@@ -109,6 +112,8 @@ def _member_page(
             "form": form or {},
             # A fresh idempotency key per form: a double submit posts once.
             "posting_key": secrets.token_urlsafe(16),
+            "catalogue": settings.rewards.catalogue,
+            "redeemed": request.query_params.get("redeemed"),
         },
         status_code=status,
     )
@@ -147,3 +152,35 @@ async def change_points(request: Request, caller: Operator, member_id: int) -> R
         return _member_page(request, member_id, error=message, status=status, form=fields)
     posted = result.entry.id if result.entry is not None else "none"
     return RedirectResponse(f"/members/{member_id}?posted={posted}", status_code=303)
+
+
+@router.post("/members/{member_id}/redemptions")
+async def redeem_reward(request: Request, caller: Operator, member_id: int) -> Response:
+    """Redeem a catalogue reward for the member (operators and admins); back to the page.
+
+    The form carries a fresh key, so a double submit or a retry after an error
+    creates one code at most (``services.redemption``).
+    """
+    form = await request.form()
+    reward = str(form.get("reward") or "")
+    key = str(form.get("key") or "").strip() or secrets.token_urlsafe(16)
+    if app_settings(request).rewards.find(reward) is None:
+        message = f"choose a reward from the catalogue (got {reward[:80]!r})"
+        return _member_page(request, member_id, error=message, status=422)
+    try:
+        done = await run_in_threadpool(
+            redeem_from_catalogue,
+            app_db(request),
+            app_settings(request),
+            member=member_id,
+            reward=reward,
+            key=f"web:{key}"[:200],
+            actor=caller.actor,
+        )
+    except MemberkitError as exc:
+        if exc.code == "not_found":
+            raise
+        status = STATUS_FOR_CODE.get(exc.code, 422)
+        message = exc.message + (f" ({exc.hint})" if exc.hint else "")
+        return _member_page(request, member_id, error=message, status=status)
+    return RedirectResponse(f"/members/{member_id}?redeemed={done.code}", status_code=303)
