@@ -770,6 +770,43 @@ def load_settings(
     return settings
 
 
+def with_values(
+    settings: Settings, values: Mapping[str, Any], *, source: str, from_text: bool = False
+) -> Settings:
+    """``settings`` with ``section.key -> value`` replaced, checked as the config file is.
+
+    The same coercion, range checks and cross-field rules as ``load_settings``;
+    a bad value is a ``ConfigError`` naming ``source`` and the key. Used for the
+    earning rules and the catalogue edited in the web admin
+    (``services.program_settings``). ``from_text``: values are form text (lists
+    comma-separated, tables as JSON).
+    """
+    changed: dict[str, dict[str, Any]] = {}
+    for dotted, raw in values.items():
+        section, _, key = dotted.rpartition(".")
+        cls = SECTIONS.get(section)
+        hints = typing.get_type_hints(cls) if cls is not None else {}
+        if key not in hints:
+            raise ConfigError(f"{source}: unknown setting {dotted!r}", setting=dotted)
+        try:
+            value = _coerce(raw, hints[key], from_text=from_text)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {dotted} {exc}", setting=dotted) from None
+        check = _CHECKS.get(dotted)
+        problem = check(value) if check and value is not None else None
+        if problem:
+            raise ConfigError(f"{source}: {dotted} {problem}", setting=dotted)
+        changed.setdefault(section, {})[key] = value
+    replaced: dict[str, Any] = {}
+    for section, fields in changed.items():
+        if "." in section:
+            raise ConfigError(f"{source}: {section} cannot be changed here", setting=section)
+        replaced[section] = dataclasses.replace(getattr(settings, section), **fields)
+    result = dataclasses.replace(settings, **replaced)
+    _check_cross_field(result, source)
+    return result
+
+
 def _check_cross_field(settings: Settings, source: str) -> None:
     """Rules between settings. Segment ids are checked where a mode uses them."""
     _check_catalogue(settings.rewards, source)

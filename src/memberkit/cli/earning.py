@@ -18,6 +18,7 @@ from memberkit.errors import EXIT_PARTIAL
 from memberkit.services.earning.balance import earning_balance
 from memberkit.services.earning.export import ExportEarningResult, earn_from_export
 from memberkit.services.earning.release import release_due
+from memberkit.services.program_settings import effective_settings
 
 _SHOWN_REJECTS = 10
 
@@ -42,7 +43,7 @@ def earn(
     result = earn_from_export(
         db,
         path=file,
-        earning=settings.earning,
+        earning=effective_settings(db, settings).earning,
         currency=store_currency(settings),
         zone=settings.processing.zone,
         actor=cli_actor(),
@@ -138,7 +139,7 @@ def apply_webhooks(config: ConfigOption = None, as_json: JsonOption = False) -> 
     settings, db = open_store(config)
     result = apply_queued(
         db,
-        earning=settings.earning,
+        earning=effective_settings(db, settings).earning,
         currency=store_currency(settings),
         zone=settings.processing.zone,
         actor=cli_actor(),

@@ -23,6 +23,7 @@ from memberkit.integrations.shopify import (
 )
 from memberkit.integrations.shopify.errors import ShopifyRequestError
 from memberkit.services.ledger.members import MemberRef
+from memberkit.services.program_settings import effective_settings
 from memberkit.services.redemption import CreateDiscount, PushWallet, RedemptionView, redeem
 from memberkit.store.database import Database
 
@@ -106,7 +107,8 @@ def redeem_from_catalogue(
     do: the code is created in Shopify, the points deducted, the code added to the
     member's wallet and written to the metafield, once per ``key``.
     """
-    definition = catalogue_reward(settings, reward)
+    # The catalogue saved in the web admin wins over the config file's.
+    definition = catalogue_reward(effective_settings(db, settings), reward)
     with shopify_client(settings) as client:
         return redeem(
             db,

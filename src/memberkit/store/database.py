@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from memberkit.errors import ConfigError, MemberkitError
 
 # The Alembic revision this code expects; tests check it is the migrations' head.
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 
 _SQLITE_BUSY_TIMEOUT_MS = 30_000

@@ -629,6 +629,22 @@ class OutboxSink(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
+class ProgramSetting(Base):
+    """A setting edited in the web admin (earning rules, the rewards catalogue).
+
+    Once a key is here it wins over the config file's value for that key, until
+    it is reset (``services.program_settings``). ``value`` is the setting as JSON,
+    in the config file's spelling (numbers as strings).
+    """
+
+    __tablename__ = "program_settings"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
 class ExpiryNotice(Base):
     """A ``points/expiring`` reminder written for one lot ``days`` before it expires (once)."""
 

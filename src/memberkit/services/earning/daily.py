@@ -19,6 +19,7 @@ from memberkit.config import Settings
 from memberkit.services.earning.release import ReleaseResult, release_due
 from memberkit.services.earning.tiers import TierRecalculation, recalculate_tiers
 from memberkit.services.earning.webhooks import AppliedWebhooks, apply_queued
+from memberkit.services.program_settings import effective_settings
 from memberkit.services.redemption import CreateDiscount, ResumeResult, resume_pending
 from memberkit.store.database import Database
 
@@ -49,6 +50,8 @@ def run_earning_daily(
     now: dt.datetime | None = None,
 ) -> EarningDaily:
     """Release, apply webhooks, resume redemptions, recalculate tiers; see the module docstring."""
+    # The earning rules saved in the web admin win over the config file's.
+    settings = effective_settings(db, settings)
     moment = now or utcnow()
     zone = settings.processing.zone
     released = release_due(db, zone=zone, now=moment)

@@ -17,6 +17,7 @@ from memberkit.services import admin_views
 from memberkit.services.ledger import points as ledger
 from memberkit.services.ledger.members import MemberRef, show_member
 from memberkit.services.ledger.points import PostingResult
+from memberkit.services.program_settings import effective_settings
 from memberkit.services.redemption_client import redeem_from_catalogue
 from memberkit.store.database import Database
 from memberkit.web.deps import Operator, Viewer, app_db, app_settings
@@ -112,7 +113,7 @@ def _member_page(
             "form": form or {},
             # A fresh idempotency key per form: a double submit posts once.
             "posting_key": secrets.token_urlsafe(16),
-            "catalogue": settings.rewards.catalogue,
+            "catalogue": effective_settings(db, settings).rewards.catalogue,
             "redeemed": request.query_params.get("redeemed"),
         },
         status_code=status,
@@ -164,7 +165,7 @@ async def redeem_reward(request: Request, caller: Operator, member_id: int) -> R
     form = await request.form()
     reward = str(form.get("reward") or "")
     key = str(form.get("key") or "").strip() or secrets.token_urlsafe(16)
-    if app_settings(request).rewards.find(reward) is None:
+    if effective_settings(app_db(request), app_settings(request)).rewards.find(reward) is None:
         message = f"choose a reward from the catalogue (got {reward[:80]!r})"
         return _member_page(request, member_id, error=message, status=422)
     try:

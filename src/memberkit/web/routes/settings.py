@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 
 from memberkit.config import Settings
 from memberkit.errors import InvalidValueError, MemberkitError
-from memberkit.services import tier_admin
+from memberkit.services import program_settings, tier_admin
 from memberkit.services import users as user_service
 from memberkit.services.ledger.tiers import list_tiers
 from memberkit.web.deps import Admin, Viewer, app_db, app_settings
@@ -66,6 +66,7 @@ def _int_or_none(value: Any, label: str) -> int | None:
 def _page(request: Request, *, error: str | None = None, status: int = 200) -> Response:
     db = app_db(request)
     caller = request.state.current_user
+    effective = program_settings.effective_settings(db, app_settings(request))
     return render(
         request,
         "settings/index.html",
@@ -73,7 +74,10 @@ def _page(request: Request, *, error: str | None = None, status: int = 200) -> R
             "tiers": list_tiers(db),
             "users": user_service.list_users(db) if caller.can("admin") else [],
             "audit": user_service.list_audit(db, limit=50) if caller.can("admin") else [],
-            "config": effective_config(app_settings(request)),
+            "config": effective_config(effective),
+            "earning": effective.earning,
+            "catalogue": effective.rewards.catalogue,
+            "saved": program_settings.stored(db),
             "config_path": app_settings(request).config_path,
             "roles": user_service.ROLES,
             "error": error,
@@ -93,7 +97,10 @@ async def _admin_change(request: Request, change: Any) -> Response:
     try:
         change(form)
     except MemberkitError as exc:
-        return _page(request, error=exc.message, status=STATUS_FOR_CODE.get(exc.code, 422))
+        # A setting typed into a form is the user's input: 422, not the 500 a bad
+        # config file is.
+        status = 422 if exc.code == "config_invalid" else STATUS_FOR_CODE.get(exc.code, 422)
+        return _page(request, error=exc.message, status=status)
     return RedirectResponse("/settings", status_code=303)
 
 
@@ -186,3 +193,63 @@ async def disable_user(request: Request, caller: Admin, email: str) -> Response:
         user_service.set_disabled(db, email=email, disabled=not enable, actor=caller.actor)
 
     return await _admin_change(request, change)
+
+
+# The earning rules and the catalogue: saved in the database, they win over the
+# config file until reset (services/program_settings.py says why).
+CATALOGUE_FIELDS = (
+    "name",
+    "points_cost",
+    "value_type",
+    "value",
+    "min_spend",
+    "validity_days",
+    "code_prefix",
+)
+
+
+@router.post("/settings/earning")
+async def save_earning(request: Request, caller: Admin) -> Response:
+    """Save the earning rules (they then win over the config file's [earning])."""
+    db = app_db(request)
+    settings = app_settings(request)
+
+    def change(form: Any) -> None:
+        fields = {
+            key: str(form.get(key) or "")
+            for key in program_settings.EARNING_KEYS
+            if form.get(key) is not None
+        }
+        values = program_settings.earning_from_form(fields)
+        program_settings.save(db, settings, values, actor=caller.actor)
+
+    return await _admin_change(request, change)
+
+
+@router.post("/settings/catalogue")
+async def save_catalogue(request: Request, caller: Admin) -> Response:
+    """Save the rewards catalogue (it then wins over the config file's [[rewards.catalogue]])."""
+    db = app_db(request)
+    settings = app_settings(request)
+
+    def change(form: Any) -> None:
+        rows: list[dict[str, str]] = []
+        index = 0
+        while f"name_{index}" in form and index < 200:
+            rows.append({f: str(form.get(f"{f}_{index}") or "") for f in CATALOGUE_FIELDS})
+            index += 1
+        catalogue = program_settings.catalogue_from_form(rows)
+        program_settings.save(
+            db, settings, {program_settings.CATALOGUE_KEY: catalogue}, actor=caller.actor
+        )
+
+    return await _admin_change(request, change)
+
+
+@router.post("/settings/program/reset")
+async def reset_program(request: Request, caller: Admin) -> Response:
+    """Forget what was saved here: the config file's earning rules and catalogue apply again."""
+    db = app_db(request)
+    return await _admin_change(
+        request, lambda _form: program_settings.reset(db, actor=caller.actor)
+    )
