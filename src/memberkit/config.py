@@ -182,6 +182,8 @@ class WebSettings:
     login_window_minutes: int = 15
     # How often the worker inside `serve` looks for queued work, in seconds.
     worker_poll_seconds: float = 1.0
+    # How often `serve` applies queued Shopify webhooks and delivers pending events.
+    background_poll_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -252,6 +254,8 @@ class EventsSettings:
     expiring_notice_days: list[int] = field(default_factory=lambda: [30, 7])
     # Deliveries one worker claims at a time.
     batch_size: int = 1000
+    # `memberkit serve` delivers pending events too (off: run `memberkit events deliver`).
+    deliver_in_serve: bool = True
     klaviyo: EventsKlaviyoSettings = field(default_factory=EventsKlaviyoSettings)
     flow: EventsFlowSettings = field(default_factory=EventsFlowSettings)
     webhooks: EventsWebhooksSettings = field(default_factory=EventsWebhooksSettings)
@@ -488,6 +492,7 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "events.max_attempts": _check_range(1, 1000),
     "events.retry_delay_ms": _check_range(0),
     "events.batch_size": _check_range(1, 10000),
+    "web.background_poll_seconds": lambda v: None if v > 0 else "must be more than 0",
     "events.expiring_notice_days": _check_days,
     "events.klaviyo.metric_names": _check_event_types,
     "events.klaviyo.bulk_threshold": _check_range(1),

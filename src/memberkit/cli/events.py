@@ -25,16 +25,6 @@ app = typer.Typer(help="Events written with every ledger, tier and profile chang
 EXIT_SOME_DEAD = 3
 
 
-def delivery_options(settings: Settings) -> DeliveryOptions:
-    events = settings.events
-    return DeliveryOptions(
-        max_attempts=events.max_attempts,
-        retry_delay_ms=events.retry_delay_ms,
-        batch_size=events.batch_size,
-        sync_profiles=events.klaviyo.profile_properties,
-    )
-
-
 @app.command("list")
 def list_command(
     limit: Annotated[
@@ -112,7 +102,12 @@ def run_delivery(settings: Settings, *, once: bool, workers: int) -> DeliveryRep
             previous[signum] = signal.signal(signum, lambda *_: stop.set())
     try:
         return deliver(
-            db, sinks, options=delivery_options(settings), workers=workers, once=once, stop=stop
+            db,
+            sinks,
+            options=DeliveryOptions.from_settings(settings),
+            workers=workers,
+            once=once,
+            stop=stop,
         )
     finally:
         for number, handler in previous.items():

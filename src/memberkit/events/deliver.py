@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memberkit.clock import utcnow
+from memberkit.config import Settings
 from memberkit.errors import MemberkitError
 from memberkit.events import queue
 from memberkit.events.sinks import Sink, SinkStopped
@@ -89,6 +90,17 @@ class DeliveryOptions:
     retry_delay_ms: int = 30_000
     batch_size: int = 1000
     sync_profiles: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DeliveryOptions:
+        """The options ``[events]`` gives (the CLI's deliverer and the one in ``serve``)."""
+        events = settings.events
+        return cls(
+            max_attempts=events.max_attempts,
+            retry_delay_ms=events.retry_delay_ms,
+            batch_size=events.batch_size,
+            sync_profiles=events.klaviyo.profile_properties,
+        )
 
 
 class Deliverer:

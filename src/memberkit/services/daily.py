@@ -39,7 +39,7 @@ from memberkit.clock import utcnow
 from memberkit.config import Settings
 from memberkit.domain.birthdays import birthday_keys
 from memberkit.domain.tiers import TierRule, qualifying_tier
-from memberkit.errors import InvalidValueError, MemberkitError
+from memberkit.errors import InvalidValueError, LockedError, MemberkitError
 from memberkit.events.reminders import send_expiry_reminders
 from memberkit.store.database import Database, open_database
 from memberkit.store.models import Batch, BirthdayAward, LedgerEntry, Member, Tier
@@ -411,18 +411,12 @@ def _deliver(db: Database, settings: Settings) -> tuple[str, dict[str, Any]] | N
     sinks = make_sinks(settings)
     if not sinks:
         return None
-    events = settings.events
     try:
-        report = deliver(
-            db,
-            sinks,
-            options=DeliveryOptions(
-                max_attempts=events.max_attempts,
-                retry_delay_ms=events.retry_delay_ms,
-                batch_size=events.batch_size,
-                sync_profiles=events.klaviyo.profile_properties,
-            ),
-        )
+        report = deliver(db, sinks, options=DeliveryOptions.from_settings(settings))
+    except LockedError as exc:
+        # SQLite: another deliverer (`memberkit serve`, or `events deliver`) holds the
+        # queue; it delivers these events, so the step is not a failure.
+        return f"delivered by another deliverer ({exc.message})", {"skipped": "locked"}
     finally:
         for sink in sinks:
             sink.close()

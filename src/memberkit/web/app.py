@@ -3,8 +3,9 @@
 What it wires: the database (opened once), the session codec and its key,
 the templates, the middleware (security headers, body-size limit), the error
 handlers (one way of showing errors everywhere: a page in the browser, JSON
-under /api), the routes (one module per page group), and the worker thread
-that runs imports and rewards runs (started with the app, stopped with it).
+under /api), the routes (one module per page group), the worker thread that
+runs imports and rewards runs, and the background loop that applies queued
+Shopify webhooks and delivers events (both started with the app, stopped with it).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from memberkit import __version__
 from memberkit.config import Settings
 from memberkit.errors import MemberkitError
 from memberkit.store.database import open_database
+from memberkit.web.background import BackgroundLoop
 from memberkit.web.deps import Forbidden, LoginRequired
 from memberkit.web.rendering import STATUS_FOR_CODE, error_response, make_environment
 from memberkit.web.routes import (
@@ -47,14 +49,17 @@ def create_app(settings: Settings, *, start_worker: bool = True) -> FastAPI:
     """The web admin for ``settings`` (``start_worker=False``: requests only, for tests)."""
     db = open_database(settings.database.url)
     worker = Worker(settings, db)
+    background = BackgroundLoop(settings, db)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if start_worker:
             worker.start()
+            background.start()
         try:
             yield
         finally:
+            background.stop()
             worker.stop()
             db.dispose()
 

@@ -16,6 +16,8 @@ from typing import Any
 
 from memberkit.clock import utcnow
 from memberkit.config import Settings
+from memberkit.errors import LockedError
+from memberkit.services.earning.orders import EarningSummary
 from memberkit.services.earning.release import ReleaseResult, release_due
 from memberkit.services.earning.tiers import TierRecalculation, recalculate_tiers
 from memberkit.services.earning.webhooks import AppliedWebhooks, apply_queued
@@ -55,13 +57,18 @@ def run_earning_daily(
     moment = now or utcnow()
     zone = settings.processing.zone
     released = release_due(db, zone=zone, now=moment)
-    webhooks = apply_queued(
-        db,
-        earning=settings.earning,
-        currency=settings.shopify.currency,
-        zone=zone,
-        now=moment,
-    )
+    try:
+        webhooks = apply_queued(
+            db,
+            earning=settings.earning,
+            currency=settings.shopify.currency,
+            zone=zone,
+            now=moment,
+        )
+    except LockedError:
+        # `memberkit serve` (web/background.py) is applying them this very moment:
+        # they are applied either way, so this step does not fail for it.
+        webhooks = AppliedWebhooks(applied=0, waiting=0, summary=EarningSummary())
     redemptions = (
         resume_pending(
             db,
