@@ -79,8 +79,11 @@ def _conditions(query: str) -> ColumnElement[bool] | None:
         return _prefix(Member.email_key, low)
     words = low.split()
     if len(words) >= 2:
+        # The last-name index finds the rows (surnames are the rarer half: 477 against
+        # 54,369 "oliver"s at 1,000,000 members); "|| ''" keeps the planner, which
+        # has no statistics on SQLite, from walking the first-name index instead.
         return and_(
-            _prefix(func.lower(Member.first_name), words[0]),
+            _prefix(func.lower(Member.first_name) + "", words[0]),
             _prefix(func.lower(Member.last_name), " ".join(words[1:])),
         )
     return or_(
@@ -105,12 +108,17 @@ def search_members(db: Database, *, query: str, page: int = 1) -> SearchPage:
                 Member.tier_id,
                 Member.points_balance,
             )
-            .order_by(Member.id)
             .offset((page - 1) * PAGE_SIZE)
             .limit(PAGE_SIZE + 1)
         )
-        if condition is not None:
-            stmt = stmt.where(condition)
+        # Without a query the primary key gives the order; with one, "id + 0": ordered
+        # by the bare primary key, SQLite (no statistics, only bound parameters) walks
+        # every member in id order and filters (0.4 s at 1,000,000 members); ordered by
+        # an expression it uses the email / name indexes and sorts the matches.
+        if condition is None:
+            stmt = stmt.order_by(Member.id)
+        else:
+            stmt = stmt.where(condition).order_by(Member.id + 0)
         found = session.execute(stmt).all()
         tiers = _tier_names(session)
         rows = [
