@@ -166,9 +166,12 @@ class TiersSettings:
 
 @dataclass(frozen=True)
 class WebSettings:
-    # `memberkit serve` defaults (its --host and --port flags override them).
+    # `memberkit serve` defaults (its --host, --port and --workers flags override them).
     host: str = "127.0.0.1"
     port: int = 8000
+    # Server processes: Python runs one request at a time per process, so on a
+    # machine with several cores more processes serve more staff at once.
+    workers: int = 1
     # A signed-in session ends this many hours after sign-in.
     session_hours: int = 12
     # Mark the session cookie Secure even over plain http (behind a TLS proxy).
@@ -493,6 +496,7 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "events.retry_delay_ms": _check_range(0),
     "events.batch_size": _check_range(1, 10000),
     "web.background_poll_seconds": lambda v: None if v > 0 else "must be more than 0",
+    "web.workers": _check_range(1, 64),
     "events.expiring_notice_days": _check_days,
     "events.klaviyo.metric_names": _check_event_types,
     "events.klaviyo.bulk_threshold": _check_range(1),

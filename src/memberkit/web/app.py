@@ -44,6 +44,24 @@ from memberkit.web.worker import Worker
 
 STATIC = Path(__file__).parent / "static"
 
+#: The config file a ``serve --workers N`` process loads (set by ``memberkit serve``).
+CONFIG_ENV = "MEMBERKIT_SERVE_CONFIG"
+
+
+def app_for_worker_process() -> FastAPI:
+    """The app in one of ``serve --workers N``'s processes (uvicorn calls this).
+
+    The process dies with ``serve`` (a SIGKILLed ``serve`` leaves no server
+    process behind holding the port or a job).
+    """
+    import os
+
+    from memberkit.config import load_settings
+    from memberkit.processes import die_with_parent
+
+    die_with_parent(os.getppid())
+    return create_app(load_settings(Path(os.environ[CONFIG_ENV])))
+
 
 def create_app(settings: Settings, *, start_worker: bool = True) -> FastAPI:
     """The web admin for ``settings`` (``start_worker=False``: requests only, for tests)."""
