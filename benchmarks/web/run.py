@@ -41,6 +41,7 @@ import platform
 import random
 import re
 import resource
+import shlex
 import socket
 import subprocess
 import sys
@@ -101,7 +102,8 @@ def free_port() -> int:
 class Server:
     """``memberkit serve`` on a free port with the store's config (as tests/web/server.py)."""
 
-    def __init__(self, config: Path, log: Path) -> None:
+    def __init__(self, config: Path, log: Path, command: list[str]) -> None:
+        self.command = command
         self.config = config
         self.log = log
         self.port = free_port()
@@ -109,7 +111,7 @@ class Server:
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Server:
-        command = [sys.executable, "-m", "memberkit", "serve", "--port", str(self.port)]
+        command = [*self.command, "serve", "--port", str(self.port)]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [*command, "--config", str(self.config)],
@@ -342,7 +344,8 @@ def run_store(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     out["generation"] = manifest["seconds"]
     out["scenarios"] = {}
     log = OUT / f"web-{manifest['members']}-{manifest['database']}-serve.log"
-    with Server(Path(manifest["config"]), log) as server:
+    command = shlex.split(args.serve_cmd) if args.serve_cmd else [sys.executable, "-m", "memberkit"]
+    with Server(Path(manifest["config"]), log, command) as server:
         cookies = sign_in(server.url, manifest["user"], manifest["password"])
         check_once(server.url, cookies, anyone)
         for scenario in args.scenarios.split(","):
@@ -425,6 +428,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5, help="not counted, per scenario")
     parser.add_argument("--scenarios", default="search,member")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--serve-cmd", help="run this instead of `python -m memberkit` (serve ... is appended)"
+    )
+    parser.add_argument("--label", help="results to web-<members>-<label>.json")
     parser.add_argument("--no-sqlite", action="store_true", help="only --postgres-url")
     parser.add_argument(
         "--postgres-url", default=os.environ.get("MEMBERKIT_TEST_DATABASE_URL", "").strip() or None
@@ -454,8 +461,10 @@ def main() -> None:
         "seconds": args.seconds,
         "warmup": args.warmup,
         "seed": args.seed,
+        "serve_cmd": args.serve_cmd,
     }
-    (OUT / f"web-{args.members}.json").write_text(
+    name = f"web-{args.members}" + (f"-{args.label}" if args.label else "")
+    (OUT / f"{name}.json").write_text(
         json.dumps({"info": info, "results": results}, indent=2), encoding="utf-8"
     )
     print(report(results, args.clients))

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from tests.earning.test_redeem_cli import CATALOGUE
+from tests.integrations.shopify.conftest import shopify as shopify
 from tests.integrations.shopify.helpers import SHOP, TOKEN
 from tests.ledger.conftest import ZONE
 from tests.servers.shopify_server import FakeShopify
@@ -24,16 +25,6 @@ from memberkit.services.ledger import points
 from memberkit.services.ledger.members import create_member, show_member
 from memberkit.store.database import open_database
 from memberkit.web.app import create_app
-
-
-@pytest.fixture
-def shopify() -> Iterator[FakeShopify]:
-    fake = FakeShopify(shop=SHOP, tokens={TOKEN})
-    fake.start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
 
 
 @pytest.fixture
