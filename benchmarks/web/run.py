@@ -102,8 +102,9 @@ def free_port() -> int:
 class Server:
     """``memberkit serve`` on a free port with the store's config (as tests/web/server.py)."""
 
-    def __init__(self, config: Path, log: Path, command: list[str]) -> None:
+    def __init__(self, config: Path, log: Path, command: list[str], extra: list[str]) -> None:
         self.command = command
+        self.extra = extra
         self.config = config
         self.log = log
         self.port = free_port()
@@ -111,7 +112,7 @@ class Server:
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Server:
-        command = [*self.command, "serve", "--port", str(self.port)]
+        command = [*self.command, "serve", "--port", str(self.port), *self.extra]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [*command, "--config", str(self.config)],
@@ -142,10 +143,19 @@ class Server:
                 self.process.wait(10)
 
     def cpu_seconds(self) -> float:
-        """The server process's user + system CPU time so far (Linux /proc)."""
+        """User + system CPU time so far of the server and its worker processes (Linux /proc)."""
         assert self.process is not None
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total, pids = 0, [self.process.pid]
+        while pids:
+            pid = pids.pop()
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    pids += [int(c) for c in (task / "children").read_text().split()]
+            except FileNotFoundError:
+                continue
+            total += int(stat[11]) + int(stat[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
 
 def sign_in(url: str, email: str, password: str) -> httpx.Cookies:
@@ -345,7 +355,8 @@ def run_store(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     out["scenarios"] = {}
     log = OUT / f"web-{manifest['members']}-{manifest['database']}-serve.log"
     command = shlex.split(args.serve_cmd) if args.serve_cmd else [sys.executable, "-m", "memberkit"]
-    with Server(Path(manifest["config"]), log, command) as server:
+    extra = ["--workers", str(args.workers)] if args.workers else []
+    with Server(Path(manifest["config"]), log, command, extra) as server:
         cookies = sign_in(server.url, manifest["user"], manifest["password"])
         check_once(server.url, cookies, anyone)
         for scenario in args.scenarios.split(","):
@@ -420,6 +431,16 @@ def report(results: list[dict[str, Any]], clients: int) -> str:
     return "\n".join(lines)
 
 
+def _commit() -> str | None:
+    done = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() or None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=1_000_000)
@@ -431,6 +452,7 @@ def main() -> None:
     parser.add_argument(
         "--serve-cmd", help="run this instead of `python -m memberkit` (serve ... is appended)"
     )
+    parser.add_argument("--workers", type=int, help="serve --workers N (default: web.workers)")
     parser.add_argument("--label", help="results to web-<members>-<label>.json")
     parser.add_argument("--no-sqlite", action="store_true", help="only --postgres-url")
     parser.add_argument(
@@ -462,6 +484,8 @@ def main() -> None:
         "warmup": args.warmup,
         "seed": args.seed,
         "serve_cmd": args.serve_cmd,
+        "workers": args.workers,
+        "commit": _commit(),
     }
     name = f"web-{args.members}" + (f"-{args.label}" if args.label else "")
     (OUT / f"{name}.json").write_text(
