@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "benchmarks" / "klaviyo"))
 from tests.servers.klaviyo_server import FakeKlaviyo  # noqa: E402
 from upload_bulk import earliest_last_send  # noqa: E402
 
-from memberkit.config import Secret  # noqa: E402
+from memberkit.config import EventsSettings, Secret  # noqa: E402
 from memberkit.domain.events import MemberIdentity, entry_payload_json, member_json  # noqa: E402
 from memberkit.events.deliver import Deliverer, DeliveryOptions  # noqa: E402
 from memberkit.events.sinks.klaviyo import KlaviyoSink  # noqa: E402
@@ -111,7 +111,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--latency", type=float, default=0.150)
-    parser.add_argument("--workers", type=int, default=1)
+    # The default configuration's delivery threads (events.workers).
+    parser.add_argument("--workers", type=int, default=EventsSettings().workers)
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()

@@ -259,6 +259,10 @@ class EventsSettings:
     batch_size: int = 1000
     # `memberkit serve` delivers pending events too (off: run `memberkit events deliver`).
     deliver_in_serve: bool = True
+    # Delivery threads per deliverer (`events deliver --workers` overrides it). Two keep
+    # a Klaviyo bulk job in flight while the next batch is claimed and encoded: 95% of
+    # Klaviyo's limits against 83% with one (benchmarks/README.md "Events delivery").
+    workers: int = 2
     klaviyo: EventsKlaviyoSettings = field(default_factory=EventsKlaviyoSettings)
     flow: EventsFlowSettings = field(default_factory=EventsFlowSettings)
     webhooks: EventsWebhooksSettings = field(default_factory=EventsWebhooksSettings)
@@ -497,6 +501,7 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "events.batch_size": _check_range(1, 10000),
     "web.background_poll_seconds": lambda v: None if v > 0 else "must be more than 0",
     "web.workers": _check_range(1, 64),
+    "events.workers": _check_range(1, 32),
     "events.expiring_notice_days": _check_days,
     "events.klaviyo.metric_names": _check_event_types,
     "events.klaviyo.bulk_threshold": _check_range(1),

@@ -123,21 +123,23 @@ def deliver_command(
         bool, typer.Option("--once", help="Deliver what is due, then stop (for cron).")
     ] = False,
     workers: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--workers",
             metavar="N",
-            help="Parallel workers (threads; on PostgreSQL several processes may run too).",
+            help="Parallel workers (threads; default events.workers, 2; on PostgreSQL "
+            "several processes may run too).",
+            show_default=False,
         ),
-    ] = 1,
+    ] = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Send pending events to every enabled sink; without --once, keep going until stopped."""
-    if not 1 <= workers <= 32:
+    if workers is not None and not 1 <= workers <= 32:
         raise UsageError(f"--workers must be 1 to 32, got {workers}")
     settings = load(config)
-    report = run_delivery(settings, once=once, workers=workers)
+    report = run_delivery(settings, once=once, workers=workers or settings.events.workers)
     labels = sink_labels(settings)
     if as_json:
         print_json(report.to_json())

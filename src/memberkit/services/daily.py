@@ -412,7 +412,12 @@ def _deliver(db: Database, settings: Settings) -> tuple[str, dict[str, Any]] | N
     if not sinks:
         return None
     try:
-        report = deliver(db, sinks, options=DeliveryOptions.from_settings(settings))
+        report = deliver(
+            db,
+            sinks,
+            options=DeliveryOptions.from_settings(settings),
+            workers=settings.events.workers,
+        )
     except LockedError as exc:
         # SQLite: another deliverer (`memberkit serve`, or `events deliver`) holds the
         # queue; it delivers these events, so the step is not a failure.

@@ -92,6 +92,7 @@ class BackgroundLoop:
                 self.db,
                 sinks,
                 options=DeliveryOptions.from_settings(self.settings),
+                workers=self.settings.events.workers,
                 once=True,
                 stop=self._stop,
             )
