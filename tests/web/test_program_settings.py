@@ -8,6 +8,7 @@ is stored.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from memberkit.errors import ConfigError
 from memberkit.services import program_settings
 from memberkit.services.ledger.members import create_member
 from memberkit.store.database import Database, open_database
+from memberkit.store.models import ProgramSetting
 from memberkit.web.app import create_app
 
 CONFIG_FILE_RULES = """
@@ -206,3 +208,24 @@ def test_the_cli_earns_with_the_rules_saved_in_the_web_admin(
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["points_earned"] == 30
+
+
+def test_a_saved_value_the_config_no_longer_accepts_leaves_the_page_usable_to_reset(
+    client: TestClient, people: dict[str, str], store: Database, settings: Settings
+) -> None:
+    # Written by an older memberkit, or by hand: -1 is out of range for pending_days.
+    with store.write() as session:
+        session.add(
+            ProgramSetting(
+                key="earning.pending_days",
+                value="-1",
+                updated_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
+                updated_by="web:old@example.com",
+            )
+        )
+    token = login(client, people["admin"])
+    page = client.get("/settings")
+    assert page.status_code == 200
+    assert "earning.pending_days" in page.text and "use the config file again" in page.text
+    assert client.post("/settings/program/reset", data={"csrf_token": token}).status_code == 303
+    assert program_settings.effective_settings(store, settings) == settings

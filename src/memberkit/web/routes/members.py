@@ -113,6 +113,7 @@ def _member_page(
             "form": form or {},
             # A fresh idempotency key per form: a double submit posts once.
             "posting_key": secrets.token_urlsafe(16),
+            "redeem_key": secrets.token_urlsafe(16),
             "catalogue": effective_settings(db, settings).rewards.catalogue,
             "redeemed": request.query_params.get("redeemed"),
         },

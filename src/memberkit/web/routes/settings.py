@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.engine import make_url
 
 from memberkit.config import Settings
-from memberkit.errors import InvalidValueError, MemberkitError
+from memberkit.errors import ConfigError, InvalidValueError, MemberkitError
 from memberkit.services import program_settings, tier_admin
 from memberkit.services import users as user_service
 from memberkit.services.ledger.tiers import list_tiers
@@ -66,7 +66,13 @@ def _int_or_none(value: Any, label: str) -> int | None:
 def _page(request: Request, *, error: str | None = None, status: int = 200) -> Response:
     db = app_db(request)
     caller = request.state.current_user
-    effective = program_settings.effective_settings(db, app_settings(request))
+    try:
+        effective = program_settings.effective_settings(db, app_settings(request))
+    except ConfigError as exc:
+        # A saved value the current config no longer accepts: show the page anyway,
+        # so an admin can save a fixed value or reset to the config file.
+        effective = app_settings(request)
+        error = f"{exc.message} (save a new value, or use the config file again)"
     return render(
         request,
         "settings/index.html",
