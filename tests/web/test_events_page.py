@@ -110,6 +110,8 @@ def test_an_operator_retries_one_event_then_all_and_the_deliverer_sends_them(
         client.post("/events/retry", data={"event_id": "999", "csrf_token": token}).status_code
         == 404
     )
+    huge = {"event_id": "9" * 5000, "csrf_token": token}
+    assert client.post("/events/retry", data=huge).status_code == 404
     rest = client.post("/events/retry", data={"csrf_token": token})
     assert rest.headers["location"] == "/events?requeued=1"
     assert "1 dead delivery requeued" in client.get(rest.headers["location"]).text

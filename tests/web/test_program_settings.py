@@ -136,6 +136,8 @@ def test_an_admin_edits_the_rules_and_the_catalogue_in_the_browser_form(
     bad = client.post("/settings/earning", data={"csrf_token": token, "pending_days": "soon"})
     assert bad.status_code == 422
     assert "earning.pending_days must be a whole number" in bad.text
+    huge = client.post("/settings/earning", data={"csrf_token": token, "pending_days": "9" * 5000})
+    assert huge.status_code == 422 and "at most 12 digits" in huge.text
 
     catalogue = client.post(
         "/settings/catalogue",

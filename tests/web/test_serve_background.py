@@ -99,3 +99,36 @@ def test_a_paid_order_webhook_earns_and_its_event_is_delivered_by_serve(
     added = next(r for r in receiver.received if r["type"] == "points/added")
     assert added["points"] == 42 and added["source"] == "order"
     assert receiver.bad_signatures == 0
+
+
+def test_a_round_that_raises_does_not_end_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from memberkit.config import load_settings
+    from memberkit.store.database import open_database
+    from memberkit.web.background import BackgroundLoop
+
+    config = tmp_path / "memberkit.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "m.db"}"\n'
+        "[web]\nbackground_poll_seconds = 0.01\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(config, environ={})
+    db = open_database(settings.database.url)
+    loop = BackgroundLoop(settings, db)
+    calls: list[int] = []
+
+    def flaky() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(loop, "run_once", flaky)
+    loop.start()
+    deadline = time.monotonic() + 5
+    while len(calls) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    loop.stop()
+    db.dispose()
+    assert len(calls) >= 3

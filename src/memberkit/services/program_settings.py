@@ -177,9 +177,9 @@ def earning_from_form(fields: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _whole(text: str, name: str) -> int:
-    if not text.isascii() or not text.isdigit():
+    if not text.isascii() or not text.isdigit() or len(text) > 12:
         raise ConfigError(
-            f"{SOURCE}: {name} must be a whole number, got {text[:40]!r}",
+            f"{SOURCE}: {name} must be a whole number of at most 12 digits, got {text[:40]!r}",
             setting=name.split(" ")[0],
         )
     return int(text)

@@ -53,7 +53,10 @@ class BackgroundLoop:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.settings.web.background_poll_seconds):
-            self.run_once()
+            try:
+                self.run_once()
+            except Exception as exc:  # the loop must outlive any one round
+                log.error("background round failed: %s", redact(f"{type(exc).__name__}: {exc}"))
 
     def run_once(self) -> None:
         """One round (the tests call it directly)."""

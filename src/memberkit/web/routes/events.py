@@ -57,7 +57,8 @@ async def retry_dead(request: Request, caller: Operator) -> Response:
     db = app_db(request)
     raw = str(form.get("event_id") or "").strip()
     if raw:
-        if not raw.isascii() or not raw.isdigit() or not queue.event_exists(db, int(raw)):
+        valid = raw.isascii() and raw.isdigit() and len(raw) <= 18
+        if not valid or not queue.event_exists(db, int(raw)):
             raise NotFoundError(f"there is no event {raw[:20]!r}")
         count = queue.requeue(db, event_id=int(raw))
     else:
